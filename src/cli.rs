@@ -1,0 +1,211 @@
+//! The command line: `serve` (default), `check-config`, `hash-password`.
+
+use crate::app::App;
+use crate::config::{self, Config};
+use crate::errors::StartupError;
+use crate::server;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+NAME
+    tracksd - a music-tracks catalogue with login sessions, over HTTP
+
+SYNOPSIS
+    tracksd [serve] [--config PATH] [--listen ADDR]
+    tracksd check-config [--config PATH]
+    tracksd hash-password [--iterations N]
+    tracksd --help | --version
+
+DESCRIPTION
+    serve          Serve the API (the default). Without --config the embedded
+                   development config is used (127.0.0.1:8000, state in ./var,
+                   demo user john/password).
+    check-config   Validate a config file and exit: 0 if valid, 2 with one line
+                   naming file, key and reason if not.
+    hash-password  Read one password line from stdin, print its PHC hash for a
+                   [[users]] password_hash entry.
+
+OPTIONS
+    --config PATH      Configuration file (TOML).
+    --listen ADDR      Listen address IP:PORT; overrides config and environment.
+    --iterations N     PBKDF2 iterations for hash-password (default 600000).
+    -h, --help         This text.
+    -V, --version      Version.
+
+ENVIRONMENT
+    TRACKSD_LISTEN       Overrides `listen`.
+    TRACKSD_STATE_DIR    Overrides `state_dir`.
+    CREDENTIALS_DIRECTORY  If it holds `session-key` (systemd LoadCredential=),
+                         that file supplies the session keys.
+
+EXIT STATUS
+    0 success; 1 runtime failure (restart me); 2 bad usage, config or state.
+";
+
+/// Parsed command line.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    command: String,
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    iterations: Option<u32>,
+}
+
+fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut args = Args {
+        command: "serve".into(),
+        ..Args::default()
+    };
+    let mut first = true;
+    while let Some(arg) = argv.next() {
+        let mut value = |flag: &str| argv.next().ok_or_else(|| format!("{flag} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => args.command = "help".into(),
+            "-V" | "--version" => args.command = "version".into(),
+            "--config" => args.config = Some(PathBuf::from(value("--config")?)),
+            "--listen" => args.listen = Some(value("--listen")?),
+            "--iterations" => {
+                let v = value("--iterations")?;
+                args.iterations = Some(
+                    v.parse()
+                        .map_err(|_| format!("--iterations: {v:?} is not a number"))?,
+                );
+            }
+            "serve" | "check-config" | "hash-password" if first => args.command = arg,
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+        first = false;
+    }
+    Ok(args)
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => return fail(&StartupError::Usage(msg)),
+    };
+    let result = match args.command.as_str() {
+        "help" => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        "version" => {
+            println!("tracksd {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        "check-config" => load_config(&args).map(|c| {
+            println!(
+                "{}: ok (listen {}, state_dir {}, {} user(s))",
+                c.source,
+                c.listen,
+                c.state_dir.display(),
+                c.users.len()
+            );
+        }),
+        "hash-password" => hash_password(&args),
+        _ => return serve(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &StartupError) -> ExitCode {
+    eprintln!("tracksd: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+/// The config from `--config` or the embedded default, then environment, then `--listen`.
+fn load_config(args: &Args) -> Result<Config, StartupError> {
+    let mut config = match &args.config {
+        Some(path) => config::load_file(path)?,
+        None => config::parse(config::EMBEDDED_DEFAULT, config::EMBEDDED_NAME)?,
+    };
+    config::apply_env(&mut config, |k| std::env::var(k).ok())?;
+    if let Some(listen) = &args.listen {
+        config.listen = config::parse_listen(listen)
+            .map_err(|r| StartupError::Usage(format!("--listen: {r}")))?;
+    }
+    Ok(config)
+}
+
+fn serve(args: &Args) -> ExitCode {
+    let started = match load_config(args).and_then(|config| {
+        let listener = server::bind(config.listen)?;
+        let app = App::open(config)?;
+        Ok((listener, app))
+    }) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let (listener, mut app) = started;
+    eprintln!("tracksd listening on http://{}", listener.addr);
+    match server::run(listener, &mut app) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tracksd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_password(args: &Args) -> Result<(), StartupError> {
+    use crate::passwords::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
+    let iterations = args.iterations.unwrap_or(DEFAULT_ITERATIONS);
+    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(StartupError::Usage(format!(
+            "--iterations must be from {MIN_ITERATIONS} to {MAX_ITERATIONS}"
+        )));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| StartupError::Usage(format!("cannot read stdin: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(StartupError::Usage("empty password on stdin".into()));
+    }
+    let phc = crate::passwords::hash_password(password, iterations)
+        .map_err(|e| StartupError::Usage(format!("cannot read random bytes: {e}")))?;
+    println!("{phc}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn serve_is_the_default() {
+        let a = parse(&["--config", "x.toml", "--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(a.command, "serve");
+        assert_eq!(a.config, Some(PathBuf::from("x.toml")));
+        assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
+    }
+
+    #[test]
+    fn subcommands_and_errors() {
+        assert_eq!(
+            parse(&["check-config", "--config", "a"]).unwrap().command,
+            "check-config"
+        );
+        assert_eq!(
+            parse(&["hash-password", "--iterations", "2000"])
+                .unwrap()
+                .iterations,
+            Some(2000)
+        );
+        assert!(parse(&["--config"]).is_err());
+        assert!(parse(&["bogus"]).is_err());
+        assert!(parse(&["serve", "serve"]).is_err());
+    }
+}

@@ -1,0 +1,417 @@
+//! The configuration file: parsing, defaults, validation and environment overrides.
+//!
+//! Every mistake becomes one [`ConfigError`] naming the file, the key and the reason,
+//! because on a headless device that one line in the journal is all the user sees.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// The development configuration, compiled in so `tracksd` runs with no arguments.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config/tracksd.toml");
+/// How the embedded configuration is named in messages.
+pub const EMBEDDED_NAME: &str = "<embedded config/tracksd.toml>";
+
+/// The `SameSite` cookie attribute values we allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+}
+
+impl SameSite {
+    /// The attribute value as written in `Set-Cookie` (lower case, as Starlette writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "strict",
+            SameSite::Lax => "lax",
+        }
+    }
+}
+
+/// `[tracks]`.
+#[derive(Debug, Clone)]
+pub struct TracksConfig {
+    /// `limit` when a `GET /tracks` does not give one.
+    pub default_limit: i64,
+    /// The most tracks the catalogue may hold.
+    pub max_tracks: usize,
+    /// Whether `GET` on tracks works without a login.
+    pub public_reads: bool,
+}
+
+/// `[session]`.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    pub max_age_secs: u64,
+    pub same_site: SameSite,
+    pub secure: bool,
+    /// Where the signing keys live; `None` means `<state_dir>/session.key`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[[users]]`: one account.
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    pub username: String,
+    pub password_hash: crate::passwords::PasswordHash,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from (a path, or [`EMBEDDED_NAME`]), for messages.
+    pub source: String,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub tracks: TracksConfig,
+    pub session: SessionConfig,
+    /// `[server] trusted_proxies`: peers whose `X-Forwarded-For` last hop is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    pub users: Vec<UserConfig>,
+}
+
+impl Config {
+    /// The key file actually used.
+    pub fn key_file(&self) -> PathBuf {
+        self.session
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("session.key"))
+    }
+}
+
+/// A configuration mistake: which file, which key, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// The dotted key (`tracks.default_limit`), when the mistake is about one key.
+    pub key: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{}: key `{}`: {}", self.file, key, self.reason),
+            None => write!(f, "{}: {}", self.file, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and validates a configuration file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        key: None,
+        reason: format!("cannot read: {e}"),
+    })?;
+    parse(&text, &file)
+}
+
+/// Parses configuration text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let table: Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+        file: file.to_owned(),
+        key: None,
+        reason: syntax_reason(text, &e),
+    })?;
+    let mut root = Section::new(file, "", &table);
+    let listen = root
+        .string("listen")?
+        .unwrap_or_else(|| "127.0.0.1:8000".into());
+    let listen = parse_listen(&listen).map_err(|r| root.error("listen", r))?;
+    let state_dir = PathBuf::from(root.string("state_dir")?.unwrap_or_else(|| "./var".into()));
+    if state_dir.as_os_str().is_empty() {
+        return Err(root.error("state_dir", "must not be empty".into()));
+    }
+
+    let tracks = {
+        let mut s = root.section("tracks")?;
+        let t = TracksConfig {
+            default_limit: s.integer("default_limit", 1, 1000)?.unwrap_or(1),
+            max_tracks: s.integer("max_tracks", 0, 10_000_000)?.unwrap_or(10_000) as usize,
+            public_reads: s.boolean("public_reads")?.unwrap_or(true),
+        };
+        s.finish()?;
+        t
+    };
+
+    let session = {
+        let mut s = root.section("session")?;
+        let cookie_name = s
+            .string("cookie_name")?
+            .unwrap_or_else(|| "my_session_id".into());
+        if cookie_name.is_empty() || !cookie_name.bytes().all(is_cookie_name_byte) {
+            return Err(s.error(
+                "cookie_name",
+                "must be a non-empty cookie token (letters, digits, !#$%&'*+-.^_`|~)".into(),
+            ));
+        }
+        let same_site = match s.string("same_site")?.as_deref() {
+            None | Some("strict") => SameSite::Strict,
+            Some("lax") => SameSite::Lax,
+            Some(other) => {
+                return Err(s.error(
+                    "same_site",
+                    format!("expected \"strict\" or \"lax\", got {other:?}"),
+                ));
+            }
+        };
+        let c = SessionConfig {
+            cookie_name,
+            max_age_secs: s
+                .integer("max_age_secs", 1, 400 * 24 * 3600)?
+                .unwrap_or(1_209_600) as u64,
+            same_site,
+            secure: s.boolean("secure")?.unwrap_or(false),
+            key_file: s.string("key_file")?.map(PathBuf::from),
+        };
+        s.finish()?;
+        c
+    };
+
+    let trusted_proxies = {
+        let mut s = root.section("server")?;
+        let mut proxies = Vec::new();
+        for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
+            let ip = text.parse::<IpAddr>().map_err(|_| {
+                s.error(
+                    "trusted_proxies",
+                    format!("entry {}: {text:?} is not an IP address", i + 1),
+                )
+            })?;
+            proxies.push(ip);
+        }
+        s.finish()?;
+        proxies
+    };
+
+    let users = parse_users(&mut root)?;
+    root.finish()?;
+    Ok(Config {
+        source: file.to_owned(),
+        listen,
+        state_dir,
+        tracks,
+        session,
+        trusted_proxies,
+        users,
+    })
+}
+
+fn parse_users(root: &mut Section<'_>) -> Result<Vec<UserConfig>, ConfigError> {
+    let Some(value) = root.take("users") else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = value else {
+        return Err(root.error("users", "expected [[users]] tables".into()));
+    };
+    let mut users: Vec<UserConfig> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("users[{i}]");
+        let Value::Table(t) = item else {
+            return Err(root.error(&prefix, "expected a table".into()));
+        };
+        let mut s = Section::new(root.file, &prefix, t);
+        let username = s
+            .string("username")?
+            .ok_or_else(|| s.error("username", "is required".into()))?;
+        if username.is_empty()
+            || username.chars().count() > 64
+            || username.chars().any(char::is_control)
+        {
+            return Err(s.error(
+                "username",
+                "must be 1-64 characters, no control characters".into(),
+            ));
+        }
+        if users.iter().any(|u| u.username == username) {
+            return Err(s.error("username", format!("{username:?} is listed twice")));
+        }
+        let hash = s.string("password_hash")?.ok_or_else(|| {
+            s.error(
+                "password_hash",
+                "is required (make one with `tracksd hash-password`)".into(),
+            )
+        })?;
+        let password_hash = crate::passwords::PasswordHash::parse(&hash)
+            .map_err(|r| s.error("password_hash", r))?;
+        s.finish()?;
+        users.push(UserConfig {
+            username,
+            password_hash,
+        });
+    }
+    Ok(users)
+}
+
+/// Applies `TRACKSD_LISTEN` and `TRACKSD_STATE_DIR` from `vars` (the environment).
+pub fn apply_env(
+    config: &mut Config,
+    vars: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(listen) = vars("TRACKSD_LISTEN") {
+        config.listen = parse_listen(&listen).map_err(|reason| ConfigError {
+            file: "environment".into(),
+            key: Some("TRACKSD_LISTEN".into()),
+            reason,
+        })?;
+    }
+    if let Some(dir) = vars("TRACKSD_STATE_DIR") {
+        if dir.is_empty() {
+            return Err(ConfigError {
+                file: "environment".into(),
+                key: Some("TRACKSD_STATE_DIR".into()),
+                reason: "must not be empty".into(),
+            });
+        }
+        config.state_dir = PathBuf::from(dir);
+    }
+    Ok(())
+}
+
+/// Parses `IP:PORT` (IPv6 as `[::1]:8000`).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .map_err(|_| format!("{text:?} is not an IP:PORT address (e.g. \"127.0.0.1:8000\")"))
+}
+
+fn is_cookie_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// One line out of toml's multi-line error: the line number and its message.
+fn syntax_reason(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", message.trim())
+        }
+        None => message.trim().to_owned(),
+    }
+}
+
+/// One TOML table being read: remembers which keys were consumed so that
+/// unknown ones can be reported.
+struct Section<'a> {
+    file: &'a str,
+    prefix: String,
+    table: &'a Table,
+    used: BTreeSet<&'a str>,
+}
+
+impl<'a> Section<'a> {
+    fn new(file: &'a str, prefix: &str, table: &'a Table) -> Section<'a> {
+        Section {
+            file,
+            prefix: prefix.to_owned(),
+            table,
+            used: BTreeSet::new(),
+        }
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{}", self.prefix, key)
+        }
+    }
+
+    fn error(&self, key: &str, reason: String) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            key: Some(self.path(key)),
+            reason,
+        }
+    }
+
+    fn take(&mut self, key: &'a str) -> Option<&'a Value> {
+        let v = self.table.get(key)?;
+        self.used.insert(key);
+        Some(v)
+    }
+
+    fn type_error(&self, key: &str, expected: &str, got: &Value) -> ConfigError {
+        let shown = match got {
+            Value::String(s) => format!("{s:?}"),
+            Value::Integer(i) => i.to_string(),
+            Value::Float(x) => x.to_string(),
+            Value::Boolean(b) => b.to_string(),
+            other => format!("a {}", other.type_str()),
+        };
+        self.error(key, format!("expected {expected}, got {shown}"))
+    }
+
+    fn string(&mut self, key: &'a str) -> Result<Option<String>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.type_error(key, "a string", v)),
+        }
+    }
+
+    fn boolean(&mut self, key: &'a str) -> Result<Option<bool>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.type_error(key, "true or false", v)),
+        }
+    }
+
+    fn integer(&mut self, key: &'a str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Integer(i)) if (min..=max).contains(i) => Ok(Some(*i)),
+            Some(v) => Err(self.type_error(key, &format!("an integer from {min} to {max}"), v)),
+        }
+    }
+
+    fn string_list(&mut self, key: &'a str) -> Result<Vec<String>, ConfigError> {
+        match self.take(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(self.type_error(key, "a list of strings", other)),
+                })
+                .collect(),
+            Some(v) => Err(self.type_error(key, "a list of strings", v)),
+        }
+    }
+
+    /// A sub-table; absent means all defaults.
+    fn section(&mut self, key: &'a str) -> Result<Section<'a>, ConfigError> {
+        static EMPTY: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+        let prefix = self.path(key);
+        match self.take(key) {
+            None => Ok(Section::new(
+                self.file,
+                &prefix,
+                EMPTY.get_or_init(Table::new),
+            )),
+            Some(Value::Table(t)) => Ok(Section::new(self.file, &prefix, t)),
+            Some(v) => Err(self.type_error(key, "a table", v)),
+        }
+    }
+
+    /// Fails on the first key that no reader asked for.
+    fn finish(&self) -> Result<(), ConfigError> {
+        match self.table.keys().find(|k| !self.used.contains(k.as_str())) {
+            Some(k) => Err(self.error(k, "unknown key".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

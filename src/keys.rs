@@ -1,0 +1,208 @@
+//! Session signing keys: read from a systemd credential or a key file, and
+//! generated into the key file on first start so a fresh install works
+//! without manual setup.
+
+use std::fmt;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::random;
+
+/// Shortest accepted key, in characters; a generated key has 43.
+pub const MIN_KEY_CHARS: usize = 32;
+
+/// File name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
+pub const CREDENTIAL_NAME: &str = "session-key";
+
+/// Loaded session keys plus where they came from, for the startup log line
+/// (log `source`, `created` and `warnings`; never the keys).
+pub struct SessionKeys {
+    /// Secrets, oldest first; the last one signs new cookies.
+    pub secrets: Vec<String>,
+    /// File the keys were read from or written to.
+    pub source: PathBuf,
+    /// True if the key file did not exist and a new key was generated.
+    pub created: bool,
+    /// Problems worth logging that do not stop startup.
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hand-written so a stray `{:?}` cannot leak the secrets.
+        f.debug_struct("SessionKeys")
+            .field(
+                "secrets",
+                &format_args!("<{} redacted>", self.secrets.len()),
+            )
+            .field("source", &self.source)
+            .field("created", &self.created)
+            .field("warnings", &self.warnings)
+            .finish()
+    }
+}
+
+/// Why the keys could not be loaded or created.
+#[derive(Debug)]
+pub struct KeyError {
+    /// The file at fault.
+    pub path: PathBuf,
+    /// Human-readable cause; never contains key material.
+    pub reason: String,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+fn key_error(path: &Path, reason: impl Into<String>) -> KeyError {
+    KeyError {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Loads the session keys.
+///
+/// `<credentials_dir>/session-key`, if it exists, wins over `key_file`.
+/// Otherwise `key_file` is read, or created with one fresh random key (mode
+/// 0600, parent directories 0700) if it does not exist. The file holds one
+/// key per line, oldest first; surrounding whitespace and blank lines are
+/// ignored.
+///
+/// # Errors
+/// The file cannot be read or created, is not UTF-8, holds no key, or holds
+/// a key shorter than [`MIN_KEY_CHARS`].
+pub fn load_or_create(
+    key_file: &Path,
+    credentials_dir: Option<&Path>,
+) -> Result<SessionKeys, KeyError> {
+    if let Some(dir) = credentials_dir {
+        let cred = dir.join(CREDENTIAL_NAME);
+        match fs::metadata(&cred) {
+            Ok(_) => return read_keys(&cred),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(key_error(&cred, e.to_string())),
+        }
+    }
+
+    match fs::metadata(key_file) {
+        Ok(_) => return read_keys(key_file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(key_error(key_file, e.to_string())),
+    }
+
+    match create_key_file(key_file) {
+        Ok(secret) => Ok(SessionKeys {
+            secrets: vec![secret],
+            source: key_file.to_path_buf(),
+            created: true,
+            warnings: Vec::new(),
+        }),
+        // Another process won the race to create it; use its key.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_keys(key_file),
+        Err(e) => Err(key_error(key_file, format!("cannot create key file: {e}"))),
+    }
+}
+
+fn read_keys(path: &Path) -> Result<SessionKeys, KeyError> {
+    let mut file = File::open(path).map_err(|e| key_error(path, e.to_string()))?;
+    // Mode from the open handle, so it describes the file actually read.
+    let mode = file
+        .metadata()
+        .map_err(|e| key_error(path, e.to_string()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| key_error(path, e.to_string()))?;
+
+    let text = String::from_utf8(bytes).map_err(|_| key_error(path, "not valid UTF-8"))?;
+    let secrets = parse_keys(&text).map_err(|reason| key_error(path, reason))?;
+
+    let mut warnings = Vec::new();
+    if mode & 0o077 != 0 {
+        warnings.push(format!(
+            "key file is accessible by group/other (mode {mode:04o}); chmod 600 it"
+        ));
+    }
+    Ok(SessionKeys {
+        secrets,
+        source: path.to_path_buf(),
+        created: false,
+        warnings,
+    })
+}
+
+/// Parses the key file body; the error never quotes a key.
+fn parse_keys(text: &str) -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let key = line.trim();
+        if key.is_empty() {
+            continue;
+        }
+        let chars = key.chars().count();
+        if chars < MIN_KEY_CHARS {
+            return Err(format!(
+                "line {}: key is {chars} characters, at least {MIN_KEY_CHARS} required",
+                index + 1
+            ));
+        }
+        keys.push(key.to_owned());
+    }
+    if keys.is_empty() {
+        return Err("no keys".to_owned());
+    }
+    Ok(keys)
+}
+
+/// Writes a new random key to `path`, failing with `AlreadyExists` if the
+/// file appeared meanwhile.
+fn create_key_file(path: &Path) -> io::Result<String> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(parent)?;
+
+    let mut raw = [0u8; 32];
+    random::fill(&mut raw)?;
+    let key = URL_SAFE_NO_PAD.encode(raw);
+
+    // create_new: never truncate a key someone else just wrote. The mode is
+    // set at creation so the key is never briefly world-readable.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    let written = file
+        .write_all(format!("{key}\n").as_bytes())
+        .and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        // A truncated file would make every later start fail with "no keys".
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
+    // Persist the directory entry too, or a crash could lose the file while
+    // cookies signed with its key are already out.
+    File::open(parent)?.sync_all()?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests;

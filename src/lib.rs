@@ -1,0 +1,19 @@
+//! tracksd: a music-tracks catalogue with username/password login and signed
+//! session cookies, served by one synchronous `tiny_http` loop.
+//!
+//! See ARCHITECTURE.md for the map; `main.rs` only calls [`cli::main`].
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod errors;
+pub mod http;
+pub mod keys;
+pub mod params;
+pub mod passwords;
+pub mod random;
+pub mod router;
+pub mod server;
+pub mod signer;
+pub mod tracks;
+pub mod validation;

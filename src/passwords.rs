@@ -1,0 +1,253 @@
+//! Password hashing with PBKDF2-HMAC-SHA256 stored as PHC strings:
+//! `$pbkdf2-sha256$i=600000,l=32$<salt>$<hash>` (unpadded standard base64).
+
+use std::fmt;
+use std::io;
+use std::sync::OnceLock;
+
+use pbkdf2::password_hash::phc;
+use pbkdf2::password_hash::{CustomizedPasswordHasher, PasswordVerifier};
+use pbkdf2::{Algorithm, Params, Pbkdf2};
+
+use crate::random;
+
+/// Iteration count for new hashes (OWASP 2023 recommendation for SHA-256).
+pub const DEFAULT_ITERATIONS: u32 = 600_000;
+
+/// Fewest iterations [`PasswordHash::parse`] accepts.
+pub const MIN_ITERATIONS: u32 = 1_000;
+
+/// Most iterations [`PasswordHash::parse`] accepts, so that a typo in a
+/// configured hash cannot make every login take minutes.
+pub const MAX_ITERATIONS: u32 = 10_000_000;
+
+/// Accepted derived-key lengths in bytes.
+const OUTPUT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// Derived-key length for new hashes (SHA-256's output size).
+const NEW_OUTPUT_LEN: usize = 32;
+
+/// Salt length for new hashes, as the PHC spec recommends.
+const SALT_LEN: usize = 16;
+
+/// Hash of a random password that was discarded right after hashing, with
+/// the default parameters, so checking against it costs what a real check
+/// costs.
+const DUMMY_PHC: &str = "$pbkdf2-sha256$i=600000,l=32$u4RJcUgHdAAltcgQjRABng$nG6HcP3vT3cLVSMhq5lT3VkS+ROw1XSogaRX3uFax2Y";
+
+/// A parsed, validated PHC hash; `parse` is the only way in.
+#[derive(Clone, Debug)]
+pub struct PasswordHash(phc::PasswordHash, Params);
+
+impl PasswordHash {
+    /// Parses a `$pbkdf2-sha256$...` PHC string and checks that it carries a
+    /// salt and a hash and that `i` and `l` are within sane bounds
+    /// ([`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`], 16..=64 bytes).
+    ///
+    /// # Errors
+    /// A short reason, which never quotes the salt or hash.
+    pub fn parse(s: &str) -> Result<PasswordHash, String> {
+        let hash = phc::PasswordHash::new(s).map_err(|e| format!("not a valid PHC string: {e}"))?;
+        if hash.algorithm.as_str() != Algorithm::PBKDF2_SHA256_ID {
+            return Err(format!(
+                "unsupported algorithm {:?}, expected {:?}",
+                hash.algorithm.as_str(),
+                Algorithm::PBKDF2_SHA256_ID
+            ));
+        }
+        if hash.salt.is_none() {
+            return Err("missing salt".to_owned());
+        }
+        if hash.hash.is_none() {
+            return Err("missing hash".to_owned());
+        }
+        // Also rejects a version field, unknown parameters, i below 1000 and
+        // a hash whose length differs from `l`.
+        let params = Params::try_from(&hash).map_err(|e| format!("bad parameters: {e}"))?;
+        if params.rounds() > MAX_ITERATIONS {
+            return Err(format!(
+                "i={} is more than the maximum {MAX_ITERATIONS}",
+                params.rounds()
+            ));
+        }
+        if !OUTPUT_LEN.contains(&params.output_len()) {
+            return Err(format!(
+                "l={} is outside {}..={}",
+                params.output_len(),
+                OUTPUT_LEN.start(),
+                OUTPUT_LEN.end()
+            ));
+        }
+        Ok(PasswordHash(hash, params))
+    }
+
+    /// The PBKDF2 iteration count, e.g. to warn about hashes weaker than
+    /// [`DEFAULT_ITERATIONS`].
+    pub fn iterations(&self) -> u32 {
+        self.1.rounds()
+    }
+}
+
+impl fmt::Display for PasswordHash {
+    /// Writes the PHC string back out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn invalid_input(reason: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, reason)
+}
+
+fn hash_with_salt(password: &str, salt: &[u8], iterations: u32) -> io::Result<String> {
+    if iterations > MAX_ITERATIONS {
+        return Err(invalid_input(format!(
+            "iterations {iterations} is more than the maximum {MAX_ITERATIONS}"
+        )));
+    }
+    let params = Params::new_with_output_len(iterations, NEW_OUTPUT_LEN)
+        .map_err(|e| invalid_input(format!("iterations {iterations}: {e}")))?;
+    let hash = Pbkdf2::SHA256
+        .hash_password_customized(password.as_bytes(), salt, None, None, params)
+        .map_err(|e| invalid_input(e.to_string()))?;
+    Ok(hash.to_string())
+}
+
+/// Hashes `password` with a fresh 16-byte random salt and returns the PHC
+/// string.
+///
+/// # Errors
+/// `InvalidInput` if `iterations` is outside
+/// [`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`]; any error reading the RNG.
+pub fn hash_password(password: &str, iterations: u32) -> io::Result<String> {
+    let mut salt = [0u8; SALT_LEN];
+    random::fill(&mut salt)?;
+    hash_with_salt(password, &salt, iterations)
+}
+
+/// Checks `password` against `hash`.
+///
+/// The derived keys are compared in constant time: password-hash's verifier
+/// compares `phc::Output`s, whose `PartialEq` is a constant-time comparison.
+pub fn verify(hash: &PasswordHash, password: &str) -> bool {
+    Pbkdf2::SHA256
+        .verify_password(password.as_bytes(), &hash.0)
+        .is_ok()
+}
+
+/// A fixed hash with [`DEFAULT_ITERATIONS`] that no password is known to
+/// match. Verify against it when the username is unknown, so response time
+/// does not reveal which usernames exist.
+pub fn dummy_hash() -> &'static PasswordHash {
+    static DUMMY: OnceLock<PasswordHash> = OnceLock::new();
+    DUMMY.get_or_init(|| PasswordHash::parse(DUMMY_PHC).expect("DUMMY_PHC is a valid hash"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// From Python: base64 of hashlib.pbkdf2_hmac("sha256", b"password",
+    /// b"tracksd-kat-salt", 1000, 32), unpadded.
+    const KAT: &str = "$pbkdf2-sha256$i=1000,l=32$dHJhY2tzZC1rYXQtc2FsdA$Rmv5j7hu9L7vYs1ETTZwJDXIpzUR4u789RfmySdZV5k";
+    /// As above with `l=64`: `l` is honoured when verifying.
+    const KAT_64: &str = "$pbkdf2-sha256$i=1000,l=64$dHJhY2tzZC1rYXQtc2FsdA$Rmv5j7hu9L7vYs1ETTZwJDXIpzUR4u789RfmySdZV5liASLoh0WStULS/BeGe0IrZyPA0MrRHt7JtP69I+fmLw";
+    /// Non-ASCII password "pässwörd" (UTF-8) with salt bytes 0..16.
+    const KAT_UTF8: &str = "$pbkdf2-sha256$i=1000,l=32$AAECAwQFBgcICQoLDA0ODw$L1aYbGjzdoPwxPhGrTdCzJAIXgv98gXX9F7Efjyq3Og";
+
+    #[test]
+    fn known_answer_matches_python() {
+        assert_eq!(
+            hash_with_salt("password", b"tracksd-kat-salt", 1000).unwrap(),
+            KAT
+        );
+        let salt: Vec<u8> = (0..16).collect();
+        assert_eq!(hash_with_salt("pässwörd", &salt, 1000).unwrap(), KAT_UTF8);
+        for (phc, pw) in [
+            (KAT, "password"),
+            (KAT_64, "password"),
+            (KAT_UTF8, "pässwörd"),
+        ] {
+            let h = PasswordHash::parse(phc).unwrap();
+            assert!(verify(&h, pw), "{phc}");
+            assert!(!verify(&h, "Password"), "{phc}");
+            assert_eq!(h.to_string(), phc);
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_wrong_password() {
+        let s = hash_password("correct horse", 1000).unwrap();
+        assert!(s.starts_with("$pbkdf2-sha256$i=1000,l=32$"), "{s}");
+        let h = PasswordHash::parse(&s).unwrap();
+        assert_eq!(h.iterations(), 1000);
+        assert!(verify(&h, "correct horse"));
+        for wrong in ["correct horsE", "correct horse ", "", "correct"] {
+            assert!(!verify(&h, wrong), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn salts_are_random() {
+        let a = hash_password("same", 1000).unwrap();
+        let b = hash_password("same", 1000).unwrap();
+        assert_ne!(a, b);
+        // 16 bytes of salt encode to 22 characters.
+        assert_eq!(a.split('$').nth(3).unwrap().len(), 22);
+    }
+
+    #[test]
+    fn hash_password_rejects_bad_iterations() {
+        for i in [0, 999, MAX_ITERATIONS + 1] {
+            let e = hash_password("x", i).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{i}");
+        }
+    }
+
+    #[test]
+    fn parse_rejects_garbage_and_bad_params() {
+        let salt = "dHJhY2tzZC1rYXQtc2FsdA";
+        let hash = "Rmv5j7hu9L7vYs1ETTZwJDXIpzUR4u789RfmySdZV5k";
+        let bad = [
+            String::new(),
+            "password".into(),
+            "$".into(),
+            "$$$".into(),
+            "pbkdf2-sha256$i=1000,l=32$x$y".into(),
+            format!("$pbkdf2-sha512$i=1000,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha1$i=1000,l=32${salt}${hash}"),
+            format!("$argon2id$v=19$m=65536,t=3,p=4${salt}${hash}"),
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".into(),
+            format!("$pbkdf2-sha256$v=1$i=1000,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=999,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=0,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=-5,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=abc,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=10000001,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=31${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=12${salt}$Rmv5j7hu9L7vYs1E"),
+            format!("$pbkdf2-sha256$i=1000,l=65${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=32,x=1${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=32${salt}"),
+            "$pbkdf2-sha256$i=1000,l=32".into(),
+            format!("$pbkdf2-sha256$i=1000,l=32$!!!!!!!!!!!!${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=32${salt}${hash}$extra"),
+            format!("$pbkdf2-sha256$i=1000,l=32${salt}${hash}="),
+            format!("$pbkdf2-sha256$i=1000,l=32$c2FsdA${hash}"),
+        ];
+        for s in &bad {
+            let r = PasswordHash::parse(s);
+            assert!(r.is_err(), "accepted {s:?}");
+            assert!(!r.unwrap_err().contains(hash));
+        }
+        assert!(PasswordHash::parse(KAT).is_ok());
+    }
+
+    #[test]
+    fn dummy_hash_is_default_strength() {
+        let d = dummy_hash();
+        assert_eq!(d.iterations(), DEFAULT_ITERATIONS);
+        assert_eq!(d.to_string(), DUMMY_PHC);
+        assert!(std::ptr::eq(d, dummy_hash()));
+    }
+}

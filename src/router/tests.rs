@@ -1,0 +1,209 @@
+//! Router tests: fake requests, no sockets.
+
+use super::*;
+use crate::app::App;
+use crate::http::{Method, Request};
+
+fn app() -> App {
+    let config = crate::config::parse(crate::config::EMBEDDED_DEFAULT, "test").unwrap();
+    App::open(config).unwrap()
+}
+
+fn get(app: &mut App, target: &str) -> Response {
+    handle(app, &Request::new(Method::Get, target))
+}
+
+fn post_json(app: &mut App, body: &str) -> Response {
+    let req = Request::new(Method::Post, "/tracks")
+        .with_header("content-type", "application/json")
+        .with_body(body);
+    handle(app, &req)
+}
+
+#[test]
+fn hello() {
+    let r = get(&mut app(), "/");
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (200, r#"{"Hello":"World!"}"#)
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn tracks_default_page_is_the_first_track() {
+    let r = get(&mut app(), "/tracks");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body_text(),
+        r#"[{"id":1,"title":"Here comes the sun","artist":"Beatles","album":"Abby Road","year":1969,"label":"Apple Records"}]"#
+    );
+}
+
+#[test]
+fn tracks_skip_limit_and_artist_filter() {
+    let mut a = app();
+    let ids = |r: Response| -> Vec<i64> {
+        let v: Vec<Track> = serde_json::from_slice(&r.body).unwrap();
+        v.iter().map(|t| t.id).collect()
+    };
+    assert_eq!(ids(get(&mut a, "/tracks?skip=1&limit=2")), vec![2, 3]);
+    assert_eq!(ids(get(&mut a, "/tracks?skip=3&limit=1000")), vec![4]);
+    assert_eq!(ids(get(&mut a, "/tracks?skip=10")), Vec::<i64>::new());
+    assert_eq!(ids(get(&mut a, "/tracks?q=le+zeppelin&limit=10")), vec![4]);
+    assert_eq!(
+        ids(get(&mut a, "/tracks?q=zeppelin&limit=10")),
+        Vec::<i64>::new()
+    );
+    assert_eq!(ids(get(&mut a, "/tracks?q=&limit=2")), vec![1, 2]);
+    assert_eq!(ids(get(&mut a, "/tracks?limit=1&limit=3")), vec![1, 2, 3]);
+}
+
+#[test]
+fn tracks_query_422_bodies() {
+    let mut a = app();
+    let r = get(&mut a, "/tracks?skip=abc");
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.body_text(),
+        r#"{"detail":[{"type":"int_parsing","loc":["query","skip"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}]}"#
+    );
+    let r = get(&mut a, "/tracks?skip=-1");
+    assert_eq!(
+        r.body_text(),
+        r#"{"detail":[{"type":"greater_than_equal","loc":["query","skip"],"msg":"Input should be greater than or equal to 0","input":"-1","ctx":{"ge":0}}]}"#
+    );
+    let r = get(&mut a, "/tracks?limit=0");
+    assert_eq!(
+        r.body_text(),
+        r#"{"detail":[{"type":"greater_than_equal","loc":["query","limit"],"msg":"Input should be greater than or equal to 1","input":"0","ctx":{"ge":1}}]}"#
+    );
+    let r = get(&mut a, "/tracks?limit=1001");
+    assert_eq!(
+        r.body_text(),
+        r#"{"detail":[{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than or equal to 1000","input":"1001","ctx":{"le":1000}}]}"#
+    );
+}
+
+#[test]
+fn one_track_404_and_422() {
+    let mut a = app();
+    let r = get(&mut a, "/tracks/2");
+    assert_eq!(r.status, 200);
+    assert!(r.body_text().starts_with(r#"{"id":2,"title":"Song 2""#));
+    let r = get(&mut a, "/tracks/99");
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (404, r#"{"detail":"Track not found"}"#)
+    );
+    let r = get(&mut a, "/tracks/abc");
+    assert_eq!(
+        r.body_text(),
+        r#"{"detail":[{"type":"int_parsing","loc":["path","track_id"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}]}"#
+    );
+    assert_eq!(get(&mut a, "/tracks/%FF").status, 422);
+}
+
+#[test]
+fn unknown_path_and_wrong_method() {
+    let mut a = app();
+    let r = get(&mut a, "/nope");
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (404, r#"{"detail":"Not Found"}"#)
+    );
+    assert_eq!(get(&mut a, "/tracks/").status, 404);
+    assert_eq!(get(&mut a, "/tracks/1/x").status, 404);
+    let r = handle(&mut a, &Request::new(Method::Delete, "/tracks"));
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (405, r#"{"detail":"Method Not Allowed"}"#)
+    );
+    assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
+    let r = handle(&mut a, &Request::new(Method::Other("PATCH".into()), "/"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn head_answers_like_get() {
+    let mut a = app();
+    for path in ["/", "/tracks", "/tracks/1"] {
+        let g = get(&mut a, path);
+        let h = handle(&mut a, &Request::new(Method::Head, path));
+        assert_eq!(g, h, "{path}");
+    }
+}
+
+#[test]
+fn create_track_then_read_it() {
+    let mut a = app();
+    let r = post_json(
+        &mut a,
+        r#"{"id":5,"title":"Yellow","artist":"Coldplay","year":2000,"extra":1}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body_text(),
+        r#"{"id":5,"title":"Yellow","artist":"Coldplay","album":null,"year":2000,"label":null}"#
+    );
+    assert_eq!(get(&mut a, "/tracks/5").body, r.body);
+    let r = post_json(
+        &mut a,
+        r#"{"id":5,"title":"Again","artist":"X","year":2000}"#,
+    );
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (409, r#"{"detail":"Track id already exists"}"#)
+    );
+}
+
+#[test]
+fn create_track_422s() {
+    let mut a = app();
+    let r = post_json(&mut a, r#"{"id":5,"#);
+    assert_eq!(r.status, 422);
+    assert!(r.body_text().starts_with(
+        r#"{"detail":[{"type":"json_invalid","loc":["body",8],"msg":"JSON decode error""#
+    ));
+    let r = post_json(&mut a, r#"{"title":1}"#);
+    assert_eq!(
+        r.body_text(),
+        concat!(
+            r#"{"detail":[{"type":"missing","loc":["body","id"],"msg":"Field required","input":{"title":1}},"#,
+            r#"{"type":"string_type","loc":["body","title"],"msg":"Input should be a valid string","input":1},"#,
+            r#"{"type":"missing","loc":["body","artist"],"msg":"Field required","input":{"title":1}},"#,
+            r#"{"type":"missing","loc":["body","year"],"msg":"Field required","input":{"title":1}}]}"#
+        )
+    );
+    let empty = Request::new(Method::Post, "/tracks");
+    assert_eq!(
+        handle(&mut a, &empty).body_text(),
+        r#"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}"#
+    );
+}
+
+#[test]
+fn oversized_body_is_413() {
+    let mut a = app();
+    let mut req = Request::new(Method::Post, "/tracks");
+    req.body = Body::TooLarge;
+    let r = handle(&mut a, &req);
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (413, r#"{"detail":"Request body too large"}"#)
+    );
+}
+
+#[test]
+fn route_table_matches_patterns() {
+    assert_eq!(
+        find_route("/tracks/7").map(|(r, p)| (r.endpoint, p)),
+        Some((Endpoint::Track, Some("7")))
+    );
+    assert_eq!(
+        find_route("/users/me").map(|(r, _)| r.endpoint),
+        Some(Endpoint::Me)
+    );
+    assert!(find_route("").is_none());
+    assert!(find_route("//").is_none());
+}

@@ -1,0 +1,322 @@
+//! The track domain type, its validation, and the store interface.
+//!
+//! [`Track::parse`] is the only way to build a track from client input, so every
+//! track a store holds has passed the same bounds.
+
+use crate::validation::ErrorItem;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Longest title, artist, album or label, in characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+/// Latest accepted year.
+pub const MAX_YEAR: i64 = 9999;
+
+/// One catalogue entry; field order is the JSON order of the original.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Track {
+    pub id: i64,
+    pub title: String,
+    pub artist: String,
+    pub album: Option<String>,
+    pub year: i64,
+    pub label: Option<String>,
+}
+
+impl Track {
+    /// Validates a JSON body as a track, returning one error per bad field in field
+    /// order, as pydantic does. Unknown fields are ignored.
+    pub fn parse(body: &Value) -> Result<Track, Vec<ErrorItem>> {
+        let Some(obj) = body.as_object() else {
+            return Err(vec![ErrorItem::model_attributes_type(body.clone())]);
+        };
+        let mut errors = Vec::new();
+        let id = int_field(obj, body, "id", None, &mut errors);
+        let title = text_field(obj, body, "title", true, &mut errors);
+        let artist = text_field(obj, body, "artist", true, &mut errors);
+        let album = text_field(obj, body, "album", false, &mut errors);
+        let year = int_field(obj, body, "year", Some((0, MAX_YEAR)), &mut errors);
+        let label = text_field(obj, body, "label", false, &mut errors);
+        match (id, title, artist, album, year, label) {
+            (
+                Some(id),
+                Some(Some(title)),
+                Some(Some(artist)),
+                Some(album),
+                Some(year),
+                Some(label),
+            ) if errors.is_empty() => Ok(Track {
+                id,
+                title,
+                artist,
+                album,
+                year,
+                label,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The original's four tracks, which a new catalogue starts with.
+    pub fn seed() -> Vec<Track> {
+        let t = |id, title: &str, artist: &str, album: &str, year, label: &str| Track {
+            id,
+            title: title.to_owned(),
+            artist: artist.to_owned(),
+            album: Some(album.to_owned()),
+            year,
+            label: Some(label.to_owned()),
+        };
+        vec![
+            t(
+                1,
+                "Here comes the sun",
+                "Beatles",
+                "Abby Road",
+                1969,
+                "Apple Records",
+            ),
+            t(2, "Song 2", "Blur", "Blur", 1997, "Parlophone"),
+            t(3, "High & Dry", "Radiohead", "The Bends", 1995, "EMI"),
+            t(
+                4,
+                "The Rain Song",
+                "Le Zeppelin",
+                "Houses of The Holy",
+                1973,
+                "Atlantic Records",
+            ),
+        ]
+    }
+}
+
+/// Reads an integer field with pydantic's lax JSON rules (an integral number, or a
+/// string holding one), then checks the optional inclusive bounds.
+fn int_field(
+    obj: &Map<String, Value>,
+    whole: &Value,
+    name: &'static str,
+    bounds: Option<(i64, i64)>,
+    errors: &mut Vec<ErrorItem>,
+) -> Option<i64> {
+    let loc = ["body", name];
+    let value = match obj.get(name) {
+        None => {
+            errors.push(ErrorItem::missing(&loc, whole.clone()));
+            return None;
+        }
+        Some(v) => v,
+    };
+    let parsed = match value {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i)
+            } else if n.as_u64().is_some() {
+                Ok(i64::MAX)
+            } else {
+                match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+                    _ => Err(ErrorItem::int_from_float(&loc, value.clone())),
+                }
+            }
+        }
+        Value::String(s) => crate::validation::parse_int(s)
+            .ok_or_else(|| ErrorItem::int_parsing(&loc, value.clone())),
+        _ => Err(ErrorItem::int_type(&loc, value.clone())),
+    };
+    let n = match parsed {
+        Ok(n) => n,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
+    if let Some((lo, hi)) = bounds {
+        if n < lo {
+            errors.push(ErrorItem::greater_than_equal(&loc, value.clone(), lo));
+            return None;
+        }
+        if n > hi {
+            errors.push(ErrorItem::less_than_equal(&loc, value.clone(), hi));
+            return None;
+        }
+    }
+    Some(n)
+}
+
+/// Reads a text field of 1..=MAX_TEXT_CHARS characters. An optional field may be
+/// absent or null (`Some(None)`); `None` means the field had an error.
+fn text_field(
+    obj: &Map<String, Value>,
+    whole: &Value,
+    name: &'static str,
+    required: bool,
+    errors: &mut Vec<ErrorItem>,
+) -> Option<Option<String>> {
+    let loc = ["body", name];
+    let value = match obj.get(name) {
+        None if required => {
+            errors.push(ErrorItem::missing(&loc, whole.clone()));
+            return None;
+        }
+        None | Some(Value::Null) if !required => return Some(None),
+        None => return None,
+        Some(v) => v,
+    };
+    let Value::String(s) = value else {
+        errors.push(ErrorItem::string_type(&loc, value.clone()));
+        return None;
+    };
+    let chars = s.chars().count();
+    if chars < 1 {
+        errors.push(ErrorItem::string_too_short(&loc, value.clone(), 1));
+        return None;
+    }
+    if chars > MAX_TEXT_CHARS {
+        errors.push(ErrorItem::string_too_long(
+            &loc,
+            value.clone(),
+            MAX_TEXT_CHARS,
+        ));
+        return None;
+    }
+    Some(Some(s.clone()))
+}
+
+/// Why a store refused a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A track with this id already exists.
+    Duplicate,
+    /// No track has this id.
+    NotFound,
+    /// The catalogue holds `max_tracks` already.
+    Full,
+    /// The change could not be made durable; nothing changed.
+    Unavailable(String),
+}
+
+/// Where tracks live. The router only talks to this trait, so the in-memory and the
+/// on-disk store are interchangeable.
+pub trait TrackStore {
+    /// Every track, in insertion order.
+    fn all(&self) -> &[Track];
+    /// The track with this id.
+    fn get(&self, id: i64) -> Option<&Track> {
+        self.all().iter().find(|t| t.id == id)
+    }
+    /// Adds a new track; its id must be unused.
+    fn insert(&mut self, track: Track) -> Result<(), StoreError>;
+}
+
+/// A store that keeps tracks in memory only (tests, and the pre-durability default).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    tracks: Vec<Track>,
+    max_tracks: usize,
+}
+
+impl MemoryStore {
+    /// A store holding `tracks`, refusing inserts beyond `max_tracks`.
+    pub fn new(tracks: Vec<Track>, max_tracks: usize) -> MemoryStore {
+        MemoryStore { tracks, max_tracks }
+    }
+}
+
+impl TrackStore for MemoryStore {
+    fn all(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    fn insert(&mut self, track: Track) -> Result<(), StoreError> {
+        if self.get(track.id).is_some() {
+            return Err(StoreError::Duplicate);
+        }
+        if self.tracks.len() >= self.max_tracks {
+            return Err(StoreError::Full);
+        }
+        self.tracks.push(track);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_minimal_track_with_null_defaults() {
+        let t = Track::parse(&json!({"id": 5, "title": "T", "artist": "A", "year": 2000, "x": 1}))
+            .unwrap();
+        assert_eq!(t.album, None);
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"id":5,"title":"T","artist":"A","album":null,"year":2000,"label":null}"#
+        );
+    }
+
+    #[test]
+    fn reports_each_bad_field_in_order() {
+        let errs =
+            Track::parse(&json!({"id": "x", "artist": 3, "year": 10000, "label": ""})).unwrap_err();
+        let kinds: Vec<_> = errs
+            .iter()
+            .map(|e| (e.kind, e.loc[1].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("int_parsing", "id".into()),
+                ("missing", "title".into()),
+                ("string_type", "artist".into()),
+                ("less_than_equal", "year".into()),
+                ("string_too_short", "label".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn lax_ints_and_fractional_numbers() {
+        let base = |id: Value| json!({"id": id, "title": "T", "artist": "A", "year": 1});
+        assert_eq!(Track::parse(&base(json!("7"))).unwrap().id, 7);
+        assert_eq!(Track::parse(&base(json!(7.0))).unwrap().id, 7);
+        assert_eq!(
+            Track::parse(&base(json!(7.5))).unwrap_err()[0].kind,
+            "int_from_float"
+        );
+        assert_eq!(
+            Track::parse(&base(json!(null))).unwrap_err()[0].kind,
+            "int_type"
+        );
+    }
+
+    #[test]
+    fn text_bounds_count_characters() {
+        let t = |s: String| json!({"id": 1, "title": s, "artist": "A", "year": 1});
+        assert!(Track::parse(&t("é".repeat(200))).is_ok());
+        assert_eq!(
+            Track::parse(&t("é".repeat(201))).unwrap_err()[0].kind,
+            "string_too_long"
+        );
+    }
+
+    #[test]
+    fn not_an_object() {
+        assert_eq!(
+            Track::parse(&json!([])).unwrap_err()[0].kind,
+            "model_attributes_type"
+        );
+    }
+
+    #[test]
+    fn memory_store_refuses_duplicates_and_overflow() {
+        let mut s = MemoryStore::new(Track::seed(), 5);
+        let mut t = Track::seed()[0].clone();
+        assert_eq!(s.insert(t.clone()), Err(StoreError::Duplicate));
+        t.id = 10;
+        assert_eq!(s.insert(t.clone()), Ok(()));
+        t.id = 11;
+        assert_eq!(s.insert(t), Err(StoreError::Full));
+    }
+}

@@ -1,0 +1,96 @@
+//! Black-box tests of the tracks API against the real binary.
+
+mod common;
+use common::Server;
+
+#[test]
+fn hello_and_first_page_of_tracks() {
+    // Arrange
+    let server = Server::start("");
+    // Act
+    let hello = server.get("/");
+    let tracks = server.get("/tracks");
+    // Assert
+    assert_eq!(
+        (hello.status, hello.text().as_str()),
+        (200, r#"{"Hello":"World!"}"#)
+    );
+    assert_eq!(hello.header("content-type"), Some("application/json"));
+    assert_eq!(tracks.status, 200);
+    assert_eq!(
+        tracks.text(),
+        r#"[{"id":1,"title":"Here comes the sun","artist":"Beatles","album":"Abby Road","year":1969,"label":"Apple Records"}]"#
+    );
+}
+
+#[test]
+fn query_errors_are_fastapi_422() {
+    let server = Server::start("");
+    let r = server.get("/tracks?skip=abc");
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.text(),
+        r#"{"detail":[{"type":"int_parsing","loc":["query","skip"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}]}"#
+    );
+}
+
+#[test]
+fn not_found_and_method_not_allowed() {
+    let server = Server::start("");
+    let missing_track = server.get("/tracks/99");
+    let nope = server.get("/nope");
+    let delete = server.request("DELETE", "/tracks", &[], b"");
+    assert_eq!(
+        (missing_track.status, missing_track.text().as_str()),
+        (404, r#"{"detail":"Track not found"}"#)
+    );
+    assert_eq!(
+        (nope.status, nope.text().as_str()),
+        (404, r#"{"detail":"Not Found"}"#)
+    );
+    assert_eq!(
+        (delete.status, delete.text().as_str()),
+        (405, r#"{"detail":"Method Not Allowed"}"#)
+    );
+    assert_eq!(delete.header("allow"), Some("GET, HEAD, POST"));
+}
+
+#[test]
+fn head_on_tracks_has_headers_and_no_body() {
+    let server = Server::start("");
+    let get = server.get("/tracks");
+    let head = server.request("HEAD", "/tracks", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), get.header("content-length"));
+    assert_eq!(head.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn declared_oversized_body_gets_413_unread() {
+    let server = Server::start("");
+    let r = server.raw(b"POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (413, r#"{"detail":"Request body too large"}"#)
+    );
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn default_limit_comes_from_config() {
+    let server = Server::start("[tracks]\ndefault_limit = 3");
+    let r = server.get("/tracks");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn request_log_has_no_query_strings() {
+    let server = Server::start("");
+    server.get("/tracks?q=secret-artist");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let log = server.log();
+    assert!(log.contains("GET /tracks 200"), "{log}");
+    assert!(!log.contains("secret-artist"), "{log}");
+}

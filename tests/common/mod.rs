@@ -1,0 +1,238 @@
+//! Black-box test harness: starts the real `tracksd` binary on port 0 with its own
+//! state directory, and talks raw HTTP/1.1 to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The demo user's password hash from config/tracksd.toml, at low cost for tests.
+pub const FAST_JOHN_HASH: &str =
+    "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA";
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tracksd-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A config listening on port 0 with state in `dir`, user john/password (fast hash), plus `extra`.
+pub fn config_text(dir: &Path, extra: &str) -> String {
+    format!(
+        "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n{extra}\n[[users]]\nusername = \"john\"\npassword_hash = \"{FAST_JOHN_HASH}\"\n",
+        dir.join("state").display()
+    )
+}
+
+/// A running server process; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    /// Everything the server wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts the binary with a config made by [`config_text`] in a fresh dir.
+    pub fn start(extra: &str) -> Server {
+        let dir = temp_dir("srv");
+        Server::start_in(&dir, extra)
+    }
+
+    /// Starts (or restarts) a server whose state is in `dir`.
+    pub fn start_in(dir: &Path, extra: &str) -> Server {
+        let config = dir.join("tracksd.toml");
+        std::fs::write(&config, config_text(dir, extra)).unwrap();
+        Server::start_with_config(dir, &config, &[])
+    }
+
+    /// Starts the binary with an explicit config file and environment.
+    pub fn start_with_config(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracksd"));
+        cmd.arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd.env_remove("TRACKSD_LISTEN")
+            .env_remove("TRACKSD_STATE_DIR")
+            .env_remove("CREDENTIALS_DIRECTORY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn tracksd");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let (Some(rest), Some(tx)) =
+                    (line.strip_prefix("tracksd listening on http://"), tx.take())
+                {
+                    let _ = tx.send(rest.parse::<SocketAddr>().unwrap());
+                }
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; log:\n{}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+            config: config.to_path_buf(),
+            log,
+        }
+    }
+
+    /// Sends one request on a new connection and reads the whole response.
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut raw = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (k, v) in headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() || method == "POST" || method == "PUT" {
+            raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes)
+    }
+
+    pub fn get(&self, target: &str) -> HttpResponse {
+        self.request("GET", target, &[], b"")
+    }
+
+    /// Sends raw bytes, reads until the server closes, parses the first response.
+    pub fn raw(&self, bytes: &[u8]) -> HttpResponse {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        HttpResponse::parse(&out)
+    }
+
+    /// Logs in as john (or `user`/`password`) and returns the `name=value` cookie pair.
+    pub fn login(&self, user: &str, password: &str) -> HttpResponse {
+        let body = format!("username={user}&password={password}");
+        self.request(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+    }
+
+    /// Stops the process (SIGKILL) and waits for it.
+    pub fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.clone()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub raw: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn parse(raw: &[u8]) -> HttpResponse {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no complete response head in {:?}",
+                    String::from_utf8_lossy(raw)
+                )
+            });
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        HttpResponse {
+            status,
+            headers,
+            body: raw[split + 4..].to_vec(),
+            raw: raw.to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `name=value` part of the Set-Cookie header.
+    pub fn cookie(&self) -> Option<String> {
+        self.header("set-cookie")
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+}
