@@ -15,5 +15,6 @@ pub mod random;
 pub mod router;
 pub mod server;
 pub mod signer;
+pub mod state_file;
 pub mod tracks;
 pub mod validation;
