@@ -2,21 +2,52 @@
 
 use crate::config::Config;
 use crate::errors::StartupError;
+use crate::revocation::RevocationList;
+use crate::session::{SessionCookies, SidGenerator};
+use crate::throttle::LoginThrottle;
 use crate::tracks::{MemoryStore, Track, TrackStore};
 
-/// Everything a request may read or change.
+/// Everything a request may read or change. Only the handler loop's thread owns it.
 pub struct App {
     pub config: Config,
     pub tracks: Box<dyn TrackStore + Send>,
+    pub cookies: SessionCookies,
+    pub revoked: RevocationList,
+    pub throttle: LoginThrottle,
+    pub sids: SidGenerator,
+    /// Password hashes computed since start: lets tests prove that a throttled
+    /// attempt costs no hashing.
+    pub password_checks: u64,
 }
 
 impl App {
-    /// Builds the state for `config`: opens the stores under `state_dir`.
-    pub fn open(config: Config) -> Result<App, StartupError> {
+    /// Builds the state for `config` with the session `secrets` (oldest first),
+    /// opening the stores under `state_dir`. `now_ms` prunes expired revocations.
+    pub fn open(config: Config, secrets: &[String], now_ms: u64) -> Result<App, StartupError> {
+        let state_error = |reason: String| StartupError::State {
+            path: config.state_dir.display().to_string(),
+            reason,
+        };
+        crate::state_file::ensure_dir(&config.state_dir)
+            .map_err(|e| state_error(format!("cannot create: {e}")))?;
+        let revoked = RevocationList::open(&config.state_dir, config.session.max_age_secs, now_ms)
+            .map_err(|reason| StartupError::State {
+                path: "revoked sessions".into(),
+                reason,
+            })?;
+        let cookies = SessionCookies::new(secrets, config.session.clone())
+            .ok_or_else(|| state_error("no session keys".into()))?;
+        let mut seed = [0u8; 32];
+        crate::random::fill(&mut seed).map_err(|e| state_error(format!("no random bytes: {e}")))?;
         let tracks = MemoryStore::new(Track::seed(), config.tracks.max_tracks);
         Ok(App {
             config,
             tracks: Box::new(tracks),
+            cookies,
+            revoked,
+            throttle: LoginThrottle::default(),
+            sids: SidGenerator::new(seed),
+            password_checks: 0,
         })
     }
 }

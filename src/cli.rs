@@ -136,7 +136,7 @@ fn load_config(args: &Args) -> Result<Config, StartupError> {
 fn serve(args: &Args) -> ExitCode {
     let started = match load_config(args).and_then(|config| {
         let listener = server::bind(config.listen)?;
-        let app = App::open(config)?;
+        let app = open_app(config)?;
         Ok((listener, app))
     }) {
         Ok(s) => s,
@@ -151,6 +151,26 @@ fn serve(args: &Args) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Loads the session keys (creating one on first start) and opens the state.
+fn open_app(config: Config) -> Result<App, StartupError> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let keys = crate::keys::load_or_create(&config.key_file(), credentials.as_deref())
+        .map_err(StartupError::Keys)?;
+    if keys.created {
+        eprintln!(
+            "tracksd: created a new session key in {}",
+            keys.source.display()
+        );
+    }
+    for warning in &keys.warnings {
+        eprintln!("tracksd: warning: {}: {warning}", keys.source.display());
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    App::open(config, &keys.secrets, now_ms)
 }
 
 fn hash_password(args: &Args) -> Result<(), StartupError> {

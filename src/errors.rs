@@ -15,6 +15,8 @@ pub enum StartupError {
     /// A state file or directory is unusable: unreadable, corrupt or not creatable
     /// (exit 2: a person must look at it; we never "repair" it silently).
     State { path: String, reason: String },
+    /// The session key file or credential is missing, unreadable or too weak (exit 2).
+    Keys(crate::keys::KeyError),
     /// The command line is wrong (exit 2).
     Usage(String),
 }
@@ -35,6 +37,7 @@ impl fmt::Display for StartupError {
             StartupError::Config(e) => write!(f, "config error: {e}"),
             StartupError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             StartupError::State { path, reason } => write!(f, "state error: {path}: {reason}"),
+            StartupError::Keys(e) => write!(f, "session key error: {e}"),
             StartupError::Usage(msg) => write!(f, "usage error: {msg} (see tracksd --help)"),
         }
     }

@@ -4,6 +4,7 @@
 //! See ARCHITECTURE.md for the map; `main.rs` only calls [`cli::main`].
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod errors;
@@ -12,9 +13,13 @@ pub mod keys;
 pub mod params;
 pub mod passwords;
 pub mod random;
+pub mod revocation;
 pub mod router;
 pub mod server;
+pub mod session;
 pub mod signer;
 pub mod state_file;
+pub mod throttle;
+pub mod track_file;
 pub mod tracks;
 pub mod validation;

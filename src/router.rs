@@ -4,6 +4,7 @@
 //! [`handle`] is a function of the request value and the application state.
 
 use crate::app::App;
+use crate::auth;
 use crate::http::{Body, Method, Request, Response};
 use crate::params::{Params, percent_decode};
 use crate::tracks::{StoreError, Track};
@@ -94,6 +95,11 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
     if req.body == Body::TooLarge {
         return Response::detail(413, "Request body too large");
     }
+    if req.method.is_unsafe()
+        && let Some(refusal) = auth::cross_origin_refusal(req)
+    {
+        return refusal;
+    }
     let method = match req.method {
         Method::Head => Method::Get,
         ref m => m.clone(),
@@ -102,15 +108,18 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         (Endpoint::Hello, _) => Response::json(200, &serde_json::json!({ "Hello": "World!" })),
         (Endpoint::Tracks, Method::Get) => list_tracks(app, req),
         (Endpoint::Tracks, _) => create_track(app, req),
-        (Endpoint::Track, _) => get_track(app, param.unwrap_or_default()),
-        (Endpoint::Login, _) | (Endpoint::Me, _) | (Endpoint::Logout, _) => {
-            Response::detail(501, "Not implemented yet")
-        }
+        (Endpoint::Track, _) => get_track(app, req, param.unwrap_or_default()),
+        (Endpoint::Login, _) => auth::login(app, req),
+        (Endpoint::Me, _) => auth::me(app, req),
+        (Endpoint::Logout, _) => auth::logout(app, req),
     }
 }
 
 /// `GET /tracks?skip=&limit=&q=`: filter by artist, then take the page.
 fn list_tracks(app: &App, req: &Request) -> Response {
+    if let Err(r) = require_read_access(app, req) {
+        return r;
+    }
     let params = Params::parse(req.query.as_bytes());
     let mut errors = Vec::new();
     let skip = int_param(&params, "skip", 0, (0, i64::MAX), &mut errors);
@@ -176,7 +185,10 @@ fn track_id(raw: &str) -> Result<i64, Response> {
 }
 
 /// `GET /tracks/{track_id}`.
-fn get_track(app: &App, raw_id: &str) -> Response {
+fn get_track(app: &App, req: &Request, raw_id: &str) -> Response {
+    if let Err(r) = require_read_access(app, req) {
+        return r;
+    }
     let id = match track_id(raw_id) {
         Ok(id) => id,
         Err(r) => return r,
@@ -189,7 +201,9 @@ fn get_track(app: &App, raw_id: &str) -> Response {
 
 /// `POST /tracks`.
 fn create_track(app: &mut App, req: &Request) -> Response {
-    // Writes will need a login (sessions issue); the check goes here.
+    if let Err(r) = auth::authenticate(app, req) {
+        return r;
+    }
     let track = match json_body(req).and_then(|v| Track::parse(&v).map_err(|e| unprocessable(&e))) {
         Ok(t) => t,
         Err(r) => return r,
@@ -198,6 +212,14 @@ fn create_track(app: &mut App, req: &Request) -> Response {
         Ok(()) => Response::json(200, &track),
         Err(e) => store_error(e),
     }
+}
+
+/// Reads are public unless `[tracks] public_reads = false`.
+fn require_read_access(app: &App, req: &Request) -> Result<(), Response> {
+    if app.config.tracks.public_reads {
+        return Ok(());
+    }
+    auth::authenticate(app, req).map(|_| ())
 }
 
 /// The response for a store refusal.
@@ -251,4 +273,4 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -205,8 +205,21 @@ pub trait TrackStore {
     fn get(&self, id: i64) -> Option<&Track> {
         self.all().iter().find(|t| t.id == id)
     }
-    /// Adds a new track; its id must be unused.
+    /// Adds a new track; its id must be unused (`Duplicate`) and the store not
+    /// full (`Full`).
     fn insert(&mut self, track: Track) -> Result<(), StoreError>;
+    /// Replaces the track with `track.id`, keeping its position (`NotFound` if none).
+    fn replace(&mut self, track: Track) -> Result<(), StoreError>;
+    /// Removes the track with this id (`NotFound` if none).
+    fn remove(&mut self, id: i64) -> Result<(), StoreError>;
+}
+
+/// Where the track with `id` sits in `tracks`.
+pub(crate) fn position(tracks: &[Track], id: i64) -> Result<usize, StoreError> {
+    tracks
+        .iter()
+        .position(|t| t.id == id)
+        .ok_or(StoreError::NotFound)
 }
 
 /// A store that keeps tracks in memory only (tests, and the pre-durability default).
@@ -236,6 +249,18 @@ impl TrackStore for MemoryStore {
             return Err(StoreError::Full);
         }
         self.tracks.push(track);
+        Ok(())
+    }
+
+    fn replace(&mut self, track: Track) -> Result<(), StoreError> {
+        let i = position(&self.tracks, track.id)?;
+        self.tracks[i] = track;
+        Ok(())
+    }
+
+    fn remove(&mut self, id: i64) -> Result<(), StoreError> {
+        let i = position(&self.tracks, id)?;
+        self.tracks.remove(i);
         Ok(())
     }
 }
@@ -318,5 +343,20 @@ mod tests {
         assert_eq!(s.insert(t.clone()), Ok(()));
         t.id = 11;
         assert_eq!(s.insert(t), Err(StoreError::Full));
+    }
+
+    #[test]
+    fn memory_store_replaces_in_place_and_removes() {
+        let mut s = MemoryStore::new(Track::seed(), 5);
+        let mut t = Track::seed()[1].clone();
+        t.title = "Song 2 (remastered)".into();
+        assert_eq!(s.replace(t.clone()), Ok(()));
+        assert_eq!(s.all()[1], t);
+        assert_eq!(s.remove(1), Ok(()));
+        assert_eq!(s.all().iter().map(|t| t.id).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(s.remove(1), Err(StoreError::NotFound));
+        t.id = 99;
+        assert_eq!(s.replace(t), Err(StoreError::NotFound));
+        assert_eq!(s.all().len(), 3);
     }
 }

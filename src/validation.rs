@@ -89,6 +89,16 @@ impl ErrorItem {
         e
     }
 
+    /// A string that is not a boolean.
+    pub fn bool_parsing(loc: &[&str], input: Value) -> ErrorItem {
+        ErrorItem::new(
+            "bool_parsing",
+            loc,
+            "Input should be a valid boolean, unable to interpret input",
+            input,
+        )
+    }
+
     /// A string shorter than its minimum length (in characters).
     pub fn string_too_short(loc: &[&str], input: Value, min: usize) -> ErrorItem {
         let s = if min == 1 { "" } else { "s" };
@@ -167,6 +177,15 @@ pub fn parse_int(text: &str) -> Option<i64> {
     }
     let magnitude = digits.parse::<i64>().unwrap_or(i64::MAX);
     Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Parses a boolean the way pydantic parses a query string.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "on" | "t" | "true" | "y" | "yes" => Some(true),
+        "0" | "off" | "f" | "false" | "n" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,45 @@ use super::*;
 use crate::app::App;
 use crate::http::{Method, Request};
 
+/// An app with state in a fresh temp dir, user john/password (cheap hash), plus `extra` config.
+pub(crate) fn app_with(extra: &str) -> App {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tracksd-unit-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        "state_dir = {:?}\n{extra}\n[[users]]\nusername = \"john\"\npassword_hash = \"{}\"\n",
+        dir.display().to_string(),
+        "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA"
+    );
+    let config = crate::config::parse(&text, "test").unwrap();
+    App::open(config, &["k".repeat(32)], NOW_MS).unwrap()
+}
+
+pub(crate) const NOW_MS: u64 = 1_700_000_000_000;
+
 fn app() -> App {
-    let config = crate::config::parse(crate::config::EMBEDDED_DEFAULT, "test").unwrap();
-    App::open(config).unwrap()
+    app_with("")
+}
+
+/// Logs john in and returns the `name=value` cookie pair.
+pub(crate) fn login_cookie(app: &mut App) -> String {
+    let mut req = Request::new(Method::Post, "/login")
+        .with_header("content-type", "application/x-www-form-urlencoded")
+        .with_body("username=john&password=password");
+    req.now_ms = NOW_MS;
+    let r = handle(app, &req);
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    r.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 fn get(app: &mut App, target: &str) -> Response {
@@ -14,9 +50,12 @@ fn get(app: &mut App, target: &str) -> Response {
 }
 
 fn post_json(app: &mut App, body: &str) -> Response {
-    let req = Request::new(Method::Post, "/tracks")
+    let cookie = login_cookie(app);
+    let mut req = Request::new(Method::Post, "/tracks")
         .with_header("content-type", "application/json")
+        .with_header("cookie", &cookie)
         .with_body(body);
+    req.now_ms = NOW_MS;
     handle(app, &req)
 }
 
@@ -175,7 +214,9 @@ fn create_track_422s() {
             r#"{"type":"missing","loc":["body","year"],"msg":"Field required","input":{"title":1}}]}"#
         )
     );
-    let empty = Request::new(Method::Post, "/tracks");
+    let cookie = login_cookie(&mut a);
+    let mut empty = Request::new(Method::Post, "/tracks").with_header("cookie", &cookie);
+    empty.now_ms = NOW_MS;
     assert_eq!(
         handle(&mut a, &empty).body_text(),
         r#"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}"#

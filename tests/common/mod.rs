@@ -62,7 +62,27 @@ impl Server {
 
     /// Starts the binary with an explicit config file and environment.
     pub fn start_with_config(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracksd"));
+        Server::start_wrapped(dir, config, env, &[])
+    }
+
+    /// Like [`Server::start_with_config`], but runs the binary through `wrapper`
+    /// (e.g. `["sh", "-c", "...; exec \"$0\" \"$@\""]`), which must `exec` it so
+    /// the child's pid is the server's.
+    pub fn start_wrapped(
+        dir: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Server {
+        let bin = env!("CARGO_BIN_EXE_tracksd");
+        let mut cmd = match wrapper {
+            [] => Command::new(bin),
+            [program, args @ ..] => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+        };
         cmd.arg("--config")
             .arg(config)
             .stdin(Stdio::null())
@@ -83,10 +103,11 @@ impl Server {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let (Some(rest), Some(tx)) =
-                    (line.strip_prefix("tracksd listening on http://"), tx.take())
+                let addr = line.strip_prefix("tracksd listening on http://");
+                if let Some(addr) = addr.and_then(|a| a.parse::<SocketAddr>().ok())
+                    && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(rest.parse::<SocketAddr>().unwrap());
+                    let _ = tx.send(addr);
                 }
                 log2.lock().unwrap().push_str(&(line + "\n"));
             }

@@ -1,0 +1,174 @@
+//! Login throttling: consecutive failures per client address and per username.
+//!
+//! The handler loop is single-threaded and a password hash costs ~0.1–0.5 s on a
+//! small device, so a refused attempt must be decided before any hashing.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+
+/// Failures allowed before the first lock.
+pub const FREE_FAILURES: u32 = 5;
+/// The first lock, in milliseconds; it doubles with each further failure.
+pub const FIRST_LOCK_MS: u64 = 1_000;
+/// The longest lock, in milliseconds (15 minutes).
+pub const MAX_LOCK_MS: u64 = 15 * 60 * 1_000;
+/// The most keys each counter remembers; beyond it, unlocked entries are dropped
+/// first, so memory stays bounded whatever an attacker sends.
+pub const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    failures: u32,
+    locked_until_ms: u64,
+}
+
+/// One bounded counter of consecutive failures per key.
+#[derive(Debug)]
+struct Counter<K> {
+    entries: HashMap<K, Entry>,
+}
+
+impl<K: Hash + Eq + Clone> Counter<K> {
+    fn new() -> Self {
+        Counter {
+            entries: HashMap::new(),
+        }
+    }
+
+    fn locked_for_ms(&self, key: &K, now_ms: u64) -> u64 {
+        self.entries
+            .get(key)
+            .map_or(0, |e| e.locked_until_ms.saturating_sub(now_ms))
+    }
+
+    fn fail(&mut self, key: &K, now_ms: u64) {
+        if !self.entries.contains_key(key) && self.entries.len() >= MAX_ENTRIES {
+            self.make_room(now_ms);
+        }
+        let e = self.entries.entry(key.clone()).or_default();
+        e.failures = e.failures.saturating_add(1);
+        if e.failures >= FREE_FAILURES {
+            let doublings = (e.failures - FREE_FAILURES).min(20);
+            let lock = (FIRST_LOCK_MS << doublings).min(MAX_LOCK_MS);
+            e.locked_until_ms = now_ms + lock;
+        }
+    }
+
+    fn reset(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
+    /// Drops entries that are not locked now; if all are locked, the one whose
+    /// lock ends first (an attacker flooding keys cannot unlock the rest).
+    fn make_room(&mut self, now_ms: u64) {
+        self.entries.retain(|_, e| e.locked_until_ms > now_ms);
+        let ends_first = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.locked_until_ms)
+            .map(|(k, _)| k.clone());
+        if self.entries.len() >= MAX_ENTRIES
+            && let Some(k) = ends_first
+        {
+            self.entries.remove(&k);
+        }
+    }
+}
+
+/// The two counters a login attempt is checked against.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    by_addr: Counter<IpAddr>,
+    by_user: Counter<String>,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle {
+            by_addr: Counter::new(),
+            by_user: Counter::new(),
+        }
+    }
+}
+
+impl LoginThrottle {
+    /// `Some(seconds to wait)` if either counter is locked; the attempt must then
+    /// be refused without hashing and without counting it as a failure.
+    pub fn refused_for_secs(&self, addr: IpAddr, user: &str, now_ms: u64) -> Option<u64> {
+        let ms = self
+            .by_addr
+            .locked_for_ms(&addr, now_ms)
+            .max(self.by_user.locked_for_ms(&user.to_owned(), now_ms));
+        (ms > 0).then(|| ms.div_ceil(1000))
+    }
+
+    /// Records a failed attempt on both counters.
+    pub fn failed(&mut self, addr: IpAddr, user: &str, now_ms: u64) {
+        self.by_addr.fail(&addr, now_ms);
+        self.by_user.fail(&user.to_owned(), now_ms);
+    }
+
+    /// Records a success: both counters start over.
+    pub fn succeeded(&mut self, addr: IpAddr, user: &str) {
+        self.by_addr.reset(&addr);
+        self.by_user.reset(&user.to_owned());
+    }
+
+    /// How many keys are remembered (for tests of the bound).
+    pub fn len(&self) -> (usize, usize) {
+        (self.by_addr.entries.len(), self.by_user.entries.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn five_failures_lock_and_locks_double_up_to_15_minutes() {
+        let mut t = LoginThrottle::default();
+        for _ in 0..4 {
+            t.failed(A, "john", 0);
+        }
+        assert_eq!(t.refused_for_secs(A, "john", 0), None);
+        t.failed(A, "john", 0);
+        assert_eq!(t.refused_for_secs(A, "john", 0), Some(1));
+        assert_eq!(t.refused_for_secs(A, "john", 1_000), None);
+        t.failed(A, "john", 1_000);
+        assert_eq!(t.refused_for_secs(A, "john", 1_000), Some(2));
+        let mut now = 1_000;
+        for _ in 0..20 {
+            now += MAX_LOCK_MS;
+            t.failed(A, "john", now);
+        }
+        assert_eq!(t.refused_for_secs(A, "john", now), Some(900));
+    }
+
+    #[test]
+    fn counters_are_independent_and_success_resets() {
+        let mut t = LoginThrottle::default();
+        for _ in 0..5 {
+            t.failed(A, "john", 0);
+        }
+        // Another address is refused for john (user counter), and john's address
+        // is refused for another user (address counter).
+        assert!(t.refused_for_secs(B, "john", 0).is_some());
+        assert!(t.refused_for_secs(A, "mary", 0).is_some());
+        assert!(t.refused_for_secs(B, "mary", 0).is_none());
+        t.succeeded(A, "john");
+        assert!(t.refused_for_secs(A, "john", 0).is_none());
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut t = LoginThrottle::default();
+        for i in 0..(MAX_ENTRIES as u32 + 500) {
+            t.failed(A, &format!("user{i}"), 0);
+        }
+        assert!(t.len().1 <= MAX_ENTRIES);
+    }
+}

@@ -1,0 +1,294 @@
+//! Black-box tests of login sessions against the real binary.
+
+mod common;
+use common::{HttpResponse, Server};
+use std::time::{Duration, Instant};
+
+const CLEAR: &str =
+    "my_session_id=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly; samesite=strict";
+
+fn me(server: &Server, cookie: &str) -> HttpResponse {
+    server.request("GET", "/users/me", &[("Cookie", cookie)], b"")
+}
+
+fn logout(server: &Server, target: &str, cookie: &str) -> HttpResponse {
+    server.request("POST", target, &[("Cookie", cookie)], b"")
+}
+
+fn login_cookie(server: &Server) -> String {
+    let r = server.login("john", "password");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.cookie().unwrap()
+}
+
+#[test]
+fn login_me_logout_flow_with_exact_headers() {
+    // Arrange
+    let server = Server::start("");
+    // Act
+    let login = server.login("john", "password");
+    let cookie = login.cookie().unwrap();
+    let who = me(&server, &cookie);
+    let out = logout(&server, "/logout", &cookie);
+    // Assert
+    assert_eq!(
+        (login.status, login.text().as_str()),
+        (200, r#"{"success":true}"#)
+    );
+    let set = login.header("set-cookie").unwrap();
+    let value = cookie.strip_prefix("my_session_id=").unwrap();
+    assert_eq!(
+        set,
+        format!("my_session_id={value}; path=/; Max-Age=1209600; httponly; samesite=strict")
+    );
+    assert_eq!(value.split('.').count(), 3);
+    assert_eq!(login.header("vary"), Some("Cookie"));
+    assert_eq!(
+        (who.status, who.text().as_str()),
+        (200, r#"{"username":"john"}"#)
+    );
+    assert_eq!(who.header("vary"), Some("Cookie"));
+    assert_eq!(who.header("set-cookie"), None);
+    assert_eq!(
+        (out.status, out.text().as_str()),
+        (200, r#"{"success":true}"#)
+    );
+    assert_eq!(out.header("set-cookie"), Some(CLEAR));
+}
+
+#[test]
+fn unauthenticated_and_bad_input_bodies() {
+    let server = Server::start("");
+    let none = server.get("/users/me");
+    assert_eq!(
+        (none.status, none.text().as_str()),
+        (401, r#"{"detail":"Not authenticated"}"#)
+    );
+    assert_eq!(none.header("www-authenticate"), Some("APIKey"));
+    assert_eq!(none.header("set-cookie"), None);
+
+    let bad = me(&server, "my_session_id=forged.value.sig");
+    assert_eq!(
+        (bad.status, bad.text().as_str()),
+        (401, r#"{"detail":"Not authenticated"}"#)
+    );
+    assert_eq!(bad.header("www-authenticate"), Some("APIKey"));
+    assert_eq!(bad.header("set-cookie"), Some(CLEAR));
+
+    let wrong = server.login("john", "wrong");
+    assert_eq!(
+        (wrong.status, wrong.text().as_str()),
+        (401, r#"{"detail":"Incorrect username or password"}"#)
+    );
+    assert_eq!(wrong.header("set-cookie"), None);
+
+    let missing = server.request(
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"username=john",
+    );
+    assert_eq!(
+        (missing.status, missing.text().as_str()),
+        (
+            422,
+            r#"{"detail":[{"type":"missing","loc":["body","password"],"msg":"Field required","input":null}]}"#
+        )
+    );
+}
+
+#[test]
+fn replay_after_logout_is_refused_also_after_restart() {
+    let server = Server::start("");
+    let cookie = login_cookie(&server);
+    assert_eq!(logout(&server, "/logout", &cookie).status, 200);
+    assert_eq!(me(&server, &cookie).status, 401);
+    let dir = server.kill();
+    let server = Server::start_in(&dir, "");
+    let replay = me(&server, &cookie);
+    assert_eq!(
+        (replay.status, replay.header("set-cookie")),
+        (401, Some(CLEAR))
+    );
+    assert_eq!(me(&server, &login_cookie(&server)).status, 200);
+}
+
+#[test]
+fn logout_all_revokes_every_earlier_session() {
+    let server = Server::start("");
+    let a = login_cookie(&server);
+    let b = login_cookie(&server);
+    assert_eq!(logout(&server, "/logout?all=true", &a).status, 200);
+    assert_eq!(me(&server, &a).status, 401);
+    assert_eq!(me(&server, &b).status, 401);
+    let c = login_cookie(&server);
+    assert_eq!(me(&server, &c).status, 200);
+    let dir = server.kill();
+    let server = Server::start_in(&dir, "");
+    assert_eq!(me(&server, &b).status, 401);
+    assert_eq!(me(&server, &c).status, 200);
+}
+
+#[test]
+fn key_rotation_keeps_old_cookies_and_signs_with_the_new_key() {
+    // Arrange: a session signed by the generated key.
+    let server = Server::start("");
+    let old_cookie = login_cookie(&server);
+    let dir = server.kill();
+    let key_file = dir.join("state/session.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(old_key.trim().len(), 43, "32 random bytes, base64url");
+    // Act: append a new key and restart.
+    let new_key = "a-new-key-that-is-long-enough-0123456789";
+    std::fs::write(&key_file, format!("{old_key}{new_key}\n")).unwrap();
+    let server = Server::start_in(&dir, "");
+    let new_cookie = login_cookie(&server);
+    // Assert: both verify; then with only the new key, only the new cookie does.
+    assert_eq!(me(&server, &old_cookie).status, 200);
+    assert_eq!(me(&server, &new_cookie).status, 200);
+    let dir = server.kill();
+    std::fs::write(&key_file, format!("{new_key}\n")).unwrap();
+    let server = Server::start_in(&dir, "");
+    assert_eq!(me(&server, &old_cookie).status, 401);
+    assert_eq!(me(&server, &new_cookie).status, 200);
+}
+
+#[test]
+fn short_key_refuses_to_start() {
+    let dir = common::temp_dir("shortkey");
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::write(dir.join("state/session.key"), "too-short\n").unwrap();
+    let config = dir.join("tracksd.toml");
+    std::fs::write(&config, common::config_text(&dir, "")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracksd"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("session.key") && err.contains("at least 32"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("too-short"),
+        "the key must not be logged: {err}"
+    );
+}
+
+#[test]
+fn credentials_directory_key_takes_precedence() {
+    let dir = common::temp_dir("cred");
+    let creds = dir.join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(
+        creds.join("session-key"),
+        "credential-key-credential-key-0123456789\n",
+    )
+    .unwrap();
+    let config = dir.join("tracksd.toml");
+    std::fs::write(&config, common::config_text(&dir, "")).unwrap();
+    let server = Server::start_with_config(
+        &dir,
+        &config,
+        &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())],
+    );
+    let cookie = login_cookie(&server);
+    assert_eq!(me(&server, &cookie).status, 200);
+    assert!(!dir.join("state/session.key").exists());
+}
+
+#[test]
+fn throttling_refuses_with_retry_after_and_without_hashing() {
+    // A deliberately slow hash (about 2M iterations) makes hashing visible in time.
+    let slow = "$pbkdf2-sha256$i=2000000,l=32$c2FsdHNhbHRzYWx0c2FsdA$FytfIKHur3VKL8TB8wsh2ZOmnCIB72N2zirA5uKQkkc";
+    let dir = common::temp_dir("throttle");
+    let config = dir.join("tracksd.toml");
+    let text = common::config_text(&dir, "").replace(common::FAST_JOHN_HASH, slow);
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start_with_config(&dir, &config, &[]);
+
+    let mut hashed = Duration::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert_eq!(server.login("john", "bad").status, 401);
+        hashed = hashed.min(t.elapsed());
+    }
+    let mut refused = Duration::ZERO;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = server.login("john", "password");
+        refused = refused.max(t.elapsed());
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (429, r#"{"detail":"Too many login attempts"}"#)
+        );
+        let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=1).contains(&retry), "retry-after {retry}");
+    }
+    println!("fastest hashed attempt {hashed:?}, slowest refused attempt {refused:?}");
+    assert!(
+        refused * 4 < hashed,
+        "a refused attempt must not hash: {refused:?} vs {hashed:?}"
+    );
+}
+
+#[test]
+fn cross_origin_post_is_refused() {
+    let server = Server::start("");
+    let r = server.request(
+        "POST",
+        "/login",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"username=john&password=password",
+    );
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (403, r#"{"detail":"Cross-origin request refused"}"#)
+    );
+    let same = format!("http://{}", server.addr);
+    let r = server.request(
+        "POST",
+        "/login",
+        &[
+            ("Origin", &same),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"username=john&password=password",
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn post_tracks_needs_login() {
+    let server = Server::start("");
+    let body = br#"{"id":7,"title":"Yellow","artist":"Coldplay","year":2000}"#;
+    let json = ("Content-Type", "application/json");
+    let anon = server.request("POST", "/tracks", &[json], body);
+    assert_eq!(
+        (anon.status, anon.text().as_str()),
+        (401, r#"{"detail":"Not authenticated"}"#)
+    );
+    let cookie = login_cookie(&server);
+    let ok = server.request("POST", "/tracks", &[json, ("Cookie", &cookie)], body);
+    assert_eq!(ok.status, 200);
+    assert_eq!(server.get("/tracks/7").status, 200);
+}
+
+#[test]
+fn logs_hold_no_secrets() {
+    let server = Server::start("");
+    let cookie = login_cookie(&server);
+    me(&server, &cookie);
+    server.login("john", "hunter2-wrong");
+    std::thread::sleep(Duration::from_millis(100));
+    let log = server.log();
+    let key = std::fs::read_to_string(server.dir.join("state/session.key")).unwrap();
+    for secret in [cookie.as_str(), "hunter2", "password", key.trim(), "pbkdf2"] {
+        assert!(!log.contains(secret), "log contains {secret:?}:\n{log}");
+    }
+}
