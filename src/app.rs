@@ -5,7 +5,8 @@ use crate::errors::StartupError;
 use crate::revocation::RevocationList;
 use crate::session::{SessionCookies, SidGenerator};
 use crate::throttle::LoginThrottle;
-use crate::tracks::{MemoryStore, Track, TrackStore};
+use crate::track_file::FileStore;
+use crate::tracks::TrackStore;
 
 /// Everything a request may read or change. Only the handler loop's thread owns it.
 pub struct App {
@@ -39,7 +40,18 @@ impl App {
             .ok_or_else(|| state_error("no session keys".into()))?;
         let mut seed = [0u8; 32];
         crate::random::fill(&mut seed).map_err(|e| state_error(format!("no random bytes: {e}")))?;
-        let tracks = MemoryStore::new(Track::seed(), config.tracks.max_tracks);
+        let tracks = FileStore::open(&config.state_dir, config.tracks.max_tracks).map_err(|e| {
+            StartupError::State {
+                path: e.path.display().to_string(),
+                reason: e.reason,
+            }
+        })?;
+        for temp in tracks.removed_temps() {
+            eprintln!(
+                "tracksd: removed {} left by an interrupted write",
+                temp.display()
+            );
+        }
         Ok(App {
             config,
             tracks: Box::new(tracks),

@@ -47,7 +47,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         pattern: "/tracks/{track_id}",
         endpoint: Endpoint::Track,
-        methods: &["GET", "HEAD"],
+        methods: &["GET", "HEAD", "PUT", "DELETE"],
     },
     Route {
         pattern: "/login",
@@ -108,6 +108,8 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         (Endpoint::Hello, _) => Response::json(200, &serde_json::json!({ "Hello": "World!" })),
         (Endpoint::Tracks, Method::Get) => list_tracks(app, req),
         (Endpoint::Tracks, _) => create_track(app, req),
+        (Endpoint::Track, Method::Put) => replace_track(app, req, param.unwrap_or_default()),
+        (Endpoint::Track, Method::Delete) => delete_track(app, req, param.unwrap_or_default()),
         (Endpoint::Track, _) => get_track(app, req, param.unwrap_or_default()),
         (Endpoint::Login, _) => auth::login(app, req),
         (Endpoint::Me, _) => auth::me(app, req),
@@ -210,6 +212,56 @@ fn create_track(app: &mut App, req: &Request) -> Response {
     };
     match app.tracks.insert(track.clone()) {
         Ok(()) => Response::json(200, &track),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `PUT /tracks/{track_id}`: replaces a track. The body's id may be absent (the
+/// path's is used) but must not differ.
+fn replace_track(app: &mut App, req: &Request, raw_id: &str) -> Response {
+    if let Err(r) = auth::authenticate(app, req) {
+        return r;
+    }
+    let id = match track_id(raw_id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let mut body = match json_body(req) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Some(obj) = body.as_object_mut() {
+        obj.entry("id").or_insert(Value::from(id));
+    }
+    let track = match Track::parse(&body) {
+        Ok(t) => t,
+        Err(errors) => return unprocessable(&errors),
+    };
+    if track.id != id {
+        let reason = "the body's id must equal the track_id in the path";
+        return unprocessable(&[ErrorItem::value_error(
+            &["body", "id"],
+            body["id"].clone(),
+            reason,
+        )]);
+    }
+    match app.tracks.replace(track.clone()) {
+        Ok(()) => Response::json(200, &track),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `DELETE /tracks/{track_id}` → 204.
+fn delete_track(app: &mut App, req: &Request, raw_id: &str) -> Response {
+    if let Err(r) = auth::authenticate(app, req) {
+        return r;
+    }
+    let id = match track_id(raw_id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match app.tracks.remove(id) {
+        Ok(()) => Response::empty(204),
         Err(e) => store_error(e),
     }
 }

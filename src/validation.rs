@@ -89,6 +89,13 @@ impl ErrorItem {
         e
     }
 
+    /// A value that has the right type but breaks a rule of ours.
+    pub fn value_error(loc: &[&str], input: Value, reason: &str) -> ErrorItem {
+        let mut e = ErrorItem::new("value_error", loc, format!("Value error, {reason}"), input);
+        e.ctx = Some(serde_json::json!({ "error": reason }));
+        e
+    }
+
     /// A string that is not a boolean.
     pub fn bool_parsing(loc: &[&str], input: Value) -> ErrorItem {
         ErrorItem::new(

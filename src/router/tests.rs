@@ -161,6 +161,8 @@ fn unknown_path_and_wrong_method() {
     assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
     let r = handle(&mut a, &Request::new(Method::Other("PATCH".into()), "/"));
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let r = handle(&mut a, &Request::new(Method::Post, "/tracks/1"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD, PUT, DELETE"));
 }
 
 #[test]
@@ -247,4 +249,68 @@ fn route_table_matches_patterns() {
     );
     assert!(find_route("").is_none());
     assert!(find_route("//").is_none());
+}
+
+fn authed(app: &mut App, method: Method, target: &str, body: &str) -> Response {
+    let cookie = login_cookie(app);
+    let mut req = Request::new(method, target)
+        .with_header("content-type", "application/json")
+        .with_header("cookie", &cookie)
+        .with_body(body);
+    req.now_ms = NOW_MS;
+    handle(app, &req)
+}
+
+#[test]
+fn put_replaces_and_checks_the_id() {
+    let mut a = app();
+    let r = authed(
+        &mut a,
+        Method::Put,
+        "/tracks/2",
+        r#"{"title":"Song 3","artist":"Blur","year":1997}"#,
+    );
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (
+            200,
+            r#"{"id":2,"title":"Song 3","artist":"Blur","album":null,"year":1997,"label":null}"#
+        )
+    );
+    assert_eq!(get(&mut a, "/tracks/2").body, r.body);
+    let r = authed(
+        &mut a,
+        Method::Put,
+        "/tracks/2",
+        r#"{"id":3,"title":"x","artist":"y","year":1}"#,
+    );
+    assert_eq!(
+        r.body_text(),
+        r#"{"detail":[{"type":"value_error","loc":["body","id"],"msg":"Value error, the body's id must equal the track_id in the path","input":3,"ctx":{"error":"the body's id must equal the track_id in the path"}}]}"#
+    );
+    let r = authed(
+        &mut a,
+        Method::Put,
+        "/tracks/77",
+        r#"{"title":"x","artist":"y","year":1}"#,
+    );
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (404, r#"{"detail":"Track not found"}"#)
+    );
+    assert_eq!(
+        authed(&mut a, Method::Put, "/tracks/2", r#"{"title":""}"#).status,
+        422
+    );
+}
+
+#[test]
+fn delete_is_204_then_404() {
+    let mut a = app();
+    let r = authed(&mut a, Method::Delete, "/tracks/1", "");
+    assert_eq!((r.status, r.body.len()), (204, 0));
+    assert_eq!(get(&mut a, "/tracks/1").status, 404);
+    assert_eq!(authed(&mut a, Method::Delete, "/tracks/1", "").status, 404);
+    let anon = handle(&mut a, &Request::new(Method::Delete, "/tracks/2"));
+    assert_eq!(anon.status, 401);
 }
