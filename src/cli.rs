@@ -135,7 +135,16 @@ fn load_config(args: &Args) -> Result<Config, StartupError> {
 
 fn serve(args: &Args) -> ExitCode {
     let started = match load_config(args).and_then(|config| {
-        let listener = server::bind(config.listen)?;
+        let activated = crate::sockets::activated_listener(
+            std::env::var("LISTEN_PID").ok().as_deref(),
+            std::env::var("LISTEN_FDS").ok().as_deref(),
+        )
+        .map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let idle = std::time::Duration::from_millis(config.idle_timeout_ms);
+        let listener = server::bind(config.listen, activated, idle)?;
         let app = open_app(config)?;
         Ok((listener, app))
     }) {
@@ -143,9 +152,17 @@ fn serve(args: &Args) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let (listener, mut app) = started;
-    eprintln!("tracksd listening on http://{}", listener.addr);
+    let how = if listener.activated {
+        " (socket activation)"
+    } else {
+        ""
+    };
+    eprintln!("tracksd listening on http://{}{how}", listener.addr);
     match server::run(listener, &mut app) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            eprintln!("tracksd: stopped");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("tracksd: {e}");
             ExitCode::FAILURE

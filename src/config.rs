@@ -71,6 +71,9 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[server] trusted_proxies`: peers whose `X-Forwarded-For` last hop is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `[server] idle_timeout_ms`: a connection silent for this long (mid-request
+    /// or between keep-alive requests) is closed; also the socket send timeout.
+    pub idle_timeout_ms: u64,
     pub users: Vec<UserConfig>,
 }
 
@@ -177,7 +180,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         c
     };
 
-    let trusted_proxies = {
+    let (trusted_proxies, idle_timeout_ms) = {
         let mut s = root.section("server")?;
         let mut proxies = Vec::new();
         for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
@@ -189,8 +192,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             })?;
             proxies.push(ip);
         }
+        let idle = s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64;
         s.finish()?;
-        proxies
+        (proxies, idle)
     };
 
     let users = parse_users(&mut root)?;
@@ -202,6 +206,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         tracks,
         session,
         trusted_proxies,
+        idle_timeout_ms,
         users,
     })
 }

@@ -3,11 +3,13 @@
 //!
 //! See ARCHITECTURE.md for the map; `main.rs` only calls [`cli::main`].
 
+pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod errors;
+pub mod framing;
 pub mod http;
 pub mod keys;
 pub mod params;
@@ -15,11 +17,18 @@ pub mod passwords;
 pub mod random;
 pub mod revocation;
 pub mod router;
+pub mod sd_notify;
 pub mod server;
 pub mod session;
+pub mod signals;
 pub mod signer;
+pub mod sockets;
 pub mod state_file;
 pub mod throttle;
 pub mod track_file;
 pub mod tracks;
 pub mod validation;
+
+/// Huge allocations become lazily backed mappings (see `alloc.rs` for why).
+#[global_allocator]
+static GLOBAL: alloc::LazyHugeAlloc = alloc::LazyHugeAlloc;

@@ -1,70 +1,211 @@
-//! The edge: the one synchronous `tiny_http` receive loop.
+//! The edge: tiny_http, and the one handler loop that feeds the router.
 //!
 //! Architecture invariant: this is the only module that names `tiny_http`. It turns
-//! each wire request into an owned [`Request`], calls [`router::handle`], and writes
-//! the [`Response`] back; everything else is plain values.
+//! each wire request into an owned [`Request`], calls [`router::handle`] on the
+//! handler loop, and writes the [`Response`] back.
+//!
+//! tiny_http 0.12 has no timeouts, dies on any `accept()` error and drains unread
+//! bodies on the dropping thread (README, "Limits and hardening"). So:
+//! - the listening socket carries receive/send timeouts that accepted sockets
+//!   inherit (`sockets::set_timeouts`), which closes idle connections;
+//! - a *pump* thread per tiny_http server takes requests off `recv()`, checks
+//!   framing, reads bodies that could block on a thread of their own, and hands
+//!   finished requests to the handler loop; when the accept side dies (a timeout,
+//!   EMFILE, …) it builds a new server on the same socket and drains the old one;
+//! - a request whose body was refused or only partly read is answered and dropped
+//!   on a *reaper* thread, never on the handler loop.
 
 use crate::app::App;
 use crate::errors::{RuntimeError, StartupError};
+use crate::framing::{self, BodyPlan, Refusal};
 use crate::http::{Body, Method, Request, Response};
-use crate::router;
+use crate::{router, sd_notify, sockets};
+use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Largest request body read into memory; a larger declared body gets 413 unread.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Body-reading threads at once; beyond it a request with a streamed body gets 503.
+const MAX_BODY_READERS: usize = 32;
+/// How long rebuilding the accept side may keep failing before we exit for restart.
+const REBUILD_GIVE_UP: Duration = Duration::from_secs(60);
+/// How long a graceful stop waits for in-flight requests.
+const DRAIN_FOR: Duration = Duration::from_millis(1500);
 
-/// A bound, not yet serving, listener.
+/// A bound, not yet serving, listening socket.
 pub struct Listener {
-    server: tiny_http::Server,
+    tcp: TcpListener,
     /// The real address (the real port when the config said port 0).
     pub addr: SocketAddr,
+    /// Whether systemd handed it to us.
+    pub activated: bool,
 }
 
-/// Binds the listen address.
-pub fn bind(addr: SocketAddr) -> Result<Listener, StartupError> {
+/// Binds `addr`, or takes the socket systemd passed (socket activation), and sets
+/// the idle timeout on it. The timeout must be set before anyone can connect:
+/// Linux copies it into each connection when the handshake completes.
+pub fn bind(
+    addr: SocketAddr,
+    activated: Option<TcpListener>,
+    idle_timeout: Duration,
+) -> Result<Listener, StartupError> {
     let bind_error = |source| StartupError::Bind { addr, source };
-    let tcp = TcpListener::bind(addr).map_err(bind_error)?;
+    let was_activated = activated.is_some();
+    let tcp = match activated {
+        Some(tcp) => tcp,
+        None => TcpListener::bind(addr).map_err(bind_error)?,
+    };
+    // A stalled connection meets up to three reads in a row (body, drain of the
+    // rest, next request line); a third of the budget each keeps it within it.
+    sockets::set_timeouts(&tcp, idle_timeout / 3).map_err(bind_error)?;
     let addr = tcp.local_addr().map_err(bind_error)?;
-    let server = tiny_http::Server::from_listener(tcp, None)
-        .map_err(|e| bind_error(std::io::Error::other(e.to_string())))?;
-    Ok(Listener { server, addr })
+    Ok(Listener {
+        tcp,
+        addr,
+        activated: was_activated,
+    })
 }
 
-/// Serves requests until the listener fails.
+/// What the pumps and the signal thread tell the handler loop.
+enum Msg {
+    Request(Box<Pending>),
+    /// The accept side cannot be rebuilt: exit so the supervisor restarts us.
+    Fatal(RuntimeError),
+    /// SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.
+    Stop,
+}
+
+/// A request ready for the handler loop.
+struct Pending {
+    rq: tiny_http::Request,
+    req: Request,
+    /// Answer with this instead of routing (bad framing, busy, incomplete body).
+    refusal: Option<Refusal>,
+    /// Whether the body may be left unread: then answer and drop on a reaper.
+    must_reap: bool,
+}
+
+/// State shared by the pumps, the handler loop and the signal thread.
+struct Edge {
+    tcp: TcpListener,
+    idle_timeout: Duration,
+    tx: Mutex<Sender<Msg>>,
+    stopping: AtomicBool,
+    body_readers: AtomicUsize,
+}
+
+impl Edge {
+    fn send(&self, msg: Msg) {
+        // The handler loop only goes away when the process exits.
+        let _ = self.tx.lock().map(|tx| tx.send(msg));
+    }
+}
+
+/// Serves until a stop signal (Ok) or until the accept side cannot be rebuilt.
 pub fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
+    let idle_timeout = Duration::from_millis(app.config.idle_timeout_ms);
+    crate::alloc::limit_arenas();
+    let (tx, rx) = channel();
+    let edge = Arc::new(Edge {
+        tcp: listener.tcp,
+        idle_timeout,
+        tx: Mutex::new(tx),
+        stopping: AtomicBool::new(false),
+        body_readers: AtomicUsize::new(0),
+    });
+    let for_signal = edge.clone();
+    crate::signals::on_termination(move || for_signal.send(Msg::Stop))
+        .map_err(RuntimeError::Listener)?;
+    start_pump(edge.clone()).map_err(RuntimeError::Listener)?;
+    let _ = sd_notify::notify("READY=1");
+    let result = handler_loop(&edge, &rx, app);
+    let _ = sd_notify::notify("STOPPING=1");
+    result
+}
+
+/// The one handler loop: routes requests one at a time, and pings the watchdog
+/// while it is healthy.
+fn handler_loop(edge: &Edge, rx: &Receiver<Msg>, app: &mut App) -> Result<(), RuntimeError> {
+    let watchdog = sd_notify::watchdog_interval();
+    let tick = watchdog.unwrap_or(Duration::from_secs(1));
+    let mut next_ping = Instant::now();
+    let mut drain_until: Option<Instant> = None;
     loop {
-        let rq = listener.server.recv().map_err(RuntimeError::Listener)?;
-        serve_one(app, rq);
+        let wait = match drain_until {
+            Some(deadline) => deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100)),
+            None => tick,
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Request(p)) => serve_one(app, *p),
+            Ok(Msg::Fatal(e)) => return Err(e),
+            Ok(Msg::Stop) if drain_until.is_none() => {
+                eprintln!("tracksd: stopping: no new connections, answering requests in flight");
+                let _ = sd_notify::notify("STOPPING=1");
+                edge.stopping.store(true, Ordering::SeqCst);
+                sockets::stop_accepting(&edge.tcp);
+                drain_until = Some(Instant::now() + DRAIN_FOR);
+            }
+            Ok(Msg::Stop) => {}
+            // Draining: a quiet 100 ms or the deadline ends it.
+            Err(RecvTimeoutError::Timeout) if drain_until.is_some() => return Ok(()),
+            Err(RecvTimeoutError::Timeout) => crate::alloc::return_free_memory(),
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        if drain_until.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
+        }
+        if watchdog.is_some() && Instant::now() >= next_ping {
+            let _ = sd_notify::notify("WATCHDOG=1");
+            next_ping = Instant::now() + tick;
+        }
     }
 }
 
 /// Answers one request and logs one line about it.
-fn serve_one(app: &mut App, mut rq: tiny_http::Request) {
+fn serve_one(app: &mut App, p: Pending) {
     let started = Instant::now();
-    let req = to_request(&mut rq);
-    let response = match catch_unwind(AssertUnwindSafe(|| router::handle(app, &req))) {
-        Ok(r) => r,
-        Err(_) => {
-            eprintln!(
-                "error: handler panicked on {} {}",
-                req.method.as_str(),
-                printable(&req.path)
-            );
-            Response::detail(500, "Internal Server Error")
+    let Pending {
+        rq,
+        req,
+        refusal,
+        must_reap,
+    } = p;
+    let mut response = match refusal {
+        Some((status, detail)) => {
+            Response::detail(status, detail).with_header("Connection", "close")
         }
+        None => match catch_unwind(AssertUnwindSafe(|| router::handle(app, &req))) {
+            Ok(r) => r,
+            Err(_) => {
+                eprintln!(
+                    "error: handler panicked on {} {}",
+                    req.method.as_str(),
+                    printable(&req.path)
+                );
+                Response::detail(500, "Internal Server Error")
+            }
+        },
     };
-    let status = response.status;
-    let bytes = response.body.len();
-    let write_result = rq.respond(to_wire(response));
+    if must_reap && response.header("connection").is_none() {
+        response = response.with_header("Connection", "close");
+    }
+    let (status, bytes) = (response.status, response.body.len());
+    let wire = to_wire(response);
+    let mut note = "";
+    if must_reap {
+        reap(rq, wire);
+    } else if rq.respond(wire).is_err() {
+        note = " (client gone)";
+    }
     let micros = started.elapsed().as_micros();
-    let note = if write_result.is_err() {
-        " (client gone)"
-    } else {
-        ""
-    };
     eprintln!(
         "{} {} {} {}B {}.{:03}ms{}",
         req.method.as_str(),
@@ -77,8 +218,185 @@ fn serve_one(app: &mut App, mut rq: tiny_http::Request) {
     );
 }
 
-/// Builds the owned request value; the body is read only if it fits the limit.
-fn to_request(rq: &mut tiny_http::Request) -> Request {
+/// Answers and drops a request whose body may be unread, off the handler loop:
+/// tiny_http drains the rest of the body on drop, which can take until the
+/// socket's timeout.
+fn reap(rq: tiny_http::Request, wire: tiny_http::Response<Cursor<Vec<u8>>>) {
+    let job = Arc::new(Mutex::new(Some((rq, wire))));
+    let for_thread = job.clone();
+    let spawned = std::thread::Builder::new()
+        .name("reaper".into())
+        .spawn(move || {
+            if let Some((rq, wire)) = for_thread.lock().ok().and_then(|mut j| j.take()) {
+                let _ = rq.respond(wire);
+            }
+        });
+    if spawned.is_err()
+        && let Some((rq, wire)) = job.lock().ok().and_then(|mut j| j.take())
+    {
+        // No thread to be had: answer here; the drain is bounded by the socket timeout.
+        let _ = rq.respond(wire);
+    }
+}
+
+/// Starts a tiny_http server on a clone of the listening socket, with its pump.
+fn start_pump(edge: Arc<Edge>) -> std::io::Result<()> {
+    let tcp = edge.tcp.try_clone()?;
+    let server = catch_unwind(|| tiny_http::Server::from_listener(tcp, None))
+        .map_err(|_| std::io::Error::other("cannot start the accept thread"))?
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("pump".into())
+        .spawn(move || pump(edge, server))
+        .map(|_| ())
+}
+
+/// Takes requests off one tiny_http server until its accept side dies; then
+/// starts its successor and drains the connections this one still has.
+fn pump(edge: Arc<Edge>, server: tiny_http::Server) {
+    let started = Instant::now();
+    let mut poisoned: HashMap<SocketAddr, Instant> = HashMap::new();
+    let error = loop {
+        match server.recv() {
+            Ok(rq) => triage(&edge, rq, &mut poisoned),
+            Err(e) => break e,
+        }
+    };
+    if !edge.stopping.load(Ordering::SeqCst) {
+        if !sockets::accept_error_is_transient(&error) {
+            edge.send(Msg::Fatal(RuntimeError::Listener(error)));
+            return;
+        }
+        // A server that died at once (EMFILE and the like) must not spin.
+        if started.elapsed() < Duration::from_millis(100) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        rebuild(&edge, &error);
+    }
+    // Old connections still deliver here; a quiet spell longer than the idle
+    // timeout means they are all closed.
+    while let Ok(Some(rq)) = server.recv_timeout(edge.idle_timeout) {
+        triage(&edge, rq, &mut poisoned);
+    }
+}
+
+/// Builds a new tiny_http server on the same socket, retrying with backoff; exits
+/// for restart if that keeps failing.
+fn rebuild(edge: &Arc<Edge>, cause: &std::io::Error) {
+    let quiet = matches!(
+        cause.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    );
+    if !quiet {
+        eprintln!("tracksd: accept failed ({cause}); restarting the accept thread");
+    }
+    let first_try = Instant::now();
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match start_pump(edge.clone()) {
+            Ok(()) => return,
+            Err(e) if first_try.elapsed() > REBUILD_GIVE_UP => {
+                edge.send(Msg::Fatal(RuntimeError::Listener(e)));
+                return;
+            }
+            Err(_) => {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Turns a tiny_http request into a [`Pending`] and sends it on, reading a body
+/// that could block on a thread of its own.
+fn triage(
+    edge: &Arc<Edge>,
+    mut rq: tiny_http::Request,
+    poisoned: &mut HashMap<SocketAddr, Instant>,
+) {
+    let mut req = to_request(&rq);
+    let peer = rq.remote_addr().copied();
+    let now = Instant::now();
+    poisoned.retain(|_, until| *until > now);
+    // After a framing error nothing else from that connection is trusted: its
+    // "next request" may be the body of the bad one.
+    let refusal = match peer.and_then(|p| poisoned.get(&p)) {
+        Some(_) => Some((400, "Connection closed after a malformed request")),
+        None => framing::check(&req.headers).err(),
+    };
+    if let Some(refusal) = refusal {
+        if let Some(p) = peer {
+            poisoned.insert(p, now + edge.idle_timeout * 2);
+        }
+        return edge.send(Msg::Request(Box::new(Pending {
+            rq,
+            req,
+            refusal: Some(refusal),
+            must_reap: true,
+        })));
+    }
+    let (body, must_reap) = match framing::body_plan(&req.headers, MAX_BODY_BYTES as u64) {
+        BodyPlan::Empty => (Body::Bytes(Vec::new()), false),
+        BodyPlan::Preread => (read_body(&mut rq).unwrap_or(Body::Bytes(Vec::new())), false),
+        BodyPlan::TooLarge => (Body::TooLarge, true),
+        BodyPlan::Stream => return stream_body(edge, rq, req),
+    };
+    req.body = body;
+    edge.send(Msg::Request(Box::new(Pending {
+        rq,
+        req,
+        refusal: None,
+        must_reap,
+    })));
+}
+
+/// Reads a body that may still be on the wire, on its own thread, then sends the
+/// request on. Reads are bounded by the limit and the socket timeout.
+fn stream_body(edge: &Arc<Edge>, mut rq: tiny_http::Request, mut req: Request) {
+    let busy = edge.body_readers.fetch_add(1, Ordering::SeqCst) >= MAX_BODY_READERS;
+    if busy {
+        edge.body_readers.fetch_sub(1, Ordering::SeqCst);
+        return edge.send(Msg::Request(Box::new(Pending {
+            rq,
+            req,
+            refusal: Some((503, "Server busy")),
+            must_reap: true,
+        })));
+    }
+    let edge = edge.clone();
+    let _ = std::thread::Builder::new()
+        .name("body".into())
+        .spawn(move || {
+            let refusal = match read_body(&mut rq) {
+                Some(body) => {
+                    req.body = body;
+                    None
+                }
+                None => Some((400, "Request body incomplete")),
+            };
+            edge.body_readers.fetch_sub(1, Ordering::SeqCst);
+            edge.send(Msg::Request(Box::new(Pending {
+                rq,
+                req,
+                refusal,
+                must_reap: true,
+            })));
+        });
+}
+
+/// Reads at most one byte more than the limit; `None` if the body broke off.
+fn read_body(rq: &mut tiny_http::Request) -> Option<Body> {
+    let mut buf = Vec::new();
+    let limit = MAX_BODY_BYTES as u64 + 1;
+    match rq.as_reader().take(limit).read_to_end(&mut buf) {
+        Ok(_) if buf.len() > MAX_BODY_BYTES => Some(Body::TooLarge),
+        Ok(_) => Some(Body::Bytes(buf)),
+        Err(_) => None,
+    }
+}
+
+/// The owned request value, without its body.
+fn to_request(rq: &tiny_http::Request) -> Request {
     let mut req = Request::new(Method::parse(rq.method().as_str()), rq.url());
     req.headers = rq
         .headers()
@@ -93,27 +411,12 @@ fn to_request(rq: &mut tiny_http::Request) -> Request {
     req.peer = rq.remote_addr().map(|a| a.ip());
     req.now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    req.body = match rq.body_length() {
-        Some(n) if n > MAX_BODY_BYTES => Body::TooLarge,
-        _ => {
-            let mut buf = Vec::new();
-            let limit = MAX_BODY_BYTES as u64 + 1;
-            match rq.as_reader().take(limit).read_to_end(&mut buf) {
-                Ok(_) if buf.len() > MAX_BODY_BYTES => Body::TooLarge,
-                Ok(_) => Body::Bytes(buf),
-                // A body that breaks off mid-way is as good as none.
-                Err(_) => Body::Bytes(Vec::new()),
-            }
-        }
-    };
+        .map_or(0, |d| d.as_millis() as u64);
     req
 }
 
-/// Converts the response value for tiny_http. Header values with CR, LF or other
-/// control bytes are dropped rather than sent, so nothing a client sent can split
-/// a response header.
+/// Converts the response value for tiny_http. Header values with control bytes
+/// are dropped rather than sent, so nothing can split a response header.
 fn to_wire(response: Response) -> tiny_http::Response<Cursor<Vec<u8>>> {
     let headers = response
         .headers
@@ -131,7 +434,7 @@ fn to_wire(response: Response) -> tiny_http::Response<Cursor<Vec<u8>>> {
     )
 }
 
-/// The path with control and non-ASCII bytes escaped, so a log line stays one line.
+/// The path with control and non-ASCII characters escaped, so a log line stays one line.
 fn printable(path: &str) -> String {
     path.chars()
         .flat_map(|c| {

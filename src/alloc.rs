@@ -1,0 +1,133 @@
+//! The global allocator: the system's, except that huge allocations are lazily
+//! backed anonymous mappings.
+//!
+//! Why: when tiny_http drops a request whose body was not read, it drains the
+//! rest into `vec![0; remaining]`, so `Content-Length: 1000000000000` asks for a
+//! terabyte at once, which the system allocator refuses and the process aborts.
+//! A `MAP_NORESERVE` mapping of that size costs only address space; the drain
+//! touches (and so backs with memory) only the pages a client really sends, and it
+//! runs off the handler loop with a socket timeout (see `server.rs`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// From this size up, memory comes straight from `mmap`. Below it, the system
+/// allocator (which uses `mmap` for large blocks itself) is unchanged.
+const HUGE: usize = 256 * 1024 * 1024;
+
+/// See the module documentation.
+pub struct LazyHugeAlloc;
+
+impl LazyHugeAlloc {
+    fn map(size: usize) -> *mut u8 {
+        // SAFETY: an anonymous private mapping; the result is checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            std::ptr::null_mut()
+        } else {
+            p.cast()
+        }
+    }
+
+    fn is_huge(layout: Layout) -> bool {
+        // mmap returns page-aligned memory; larger alignments go to the system.
+        layout.size() >= HUGE && layout.align() <= 4096
+    }
+}
+
+// SAFETY: every block is either entirely the system allocator's or entirely one
+// mapping, decided by the layout alone, which `dealloc` and `realloc` receive
+// unchanged; mappings are zero-filled and page-aligned.
+unsafe impl GlobalAlloc for LazyHugeAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if Self::is_huge(layout) {
+            Self::map(layout.size())
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc(layout) }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if Self::is_huge(layout) {
+            Self::map(layout.size())
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if Self::is_huge(layout) {
+            // SAFETY: `ptr` is a mapping of exactly this size made by `map`.
+            unsafe { libc::munmap(ptr.cast(), layout.size()) };
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `new_size` with `layout.align()` is a valid layout.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if !Self::is_huge(layout) && !Self::is_huge(new_layout) {
+            // SAFETY: both sides belong to the system allocator.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        // SAFETY: a fresh block, a copy of the overlap, then the old block freed,
+        // each with the layout it was made with.
+        unsafe {
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
+        }
+    }
+}
+
+/// Caps glibc's malloc arenas. tiny_http runs a thread per connection, and by
+/// default each busy thread may get an arena of its own that keeps freed memory.
+pub fn limit_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: a documented glibc tunable, set before the threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Hands free heap memory back to the OS, so RSS falls again after a burst of
+/// connections. Called by the handler loop when it is idle.
+pub fn return_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases unused memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_terabyte_of_zeroes_costs_only_address_space() {
+        if cfg!(not(target_pointer_width = "64")) {
+            return;
+        }
+        // What tiny_http does when it drains `Content-Length: 1000000000000`.
+        let mut v = vec![0u8; 1_000_000_000_000];
+        v[0] = 1;
+        v[999_999_999_999] = 2;
+        assert_eq!(v[1] + v[500_000_000_000], 0);
+        let grown: Vec<u8> = Vec::with_capacity(300 * 1024 * 1024);
+        assert_eq!(grown.capacity(), 300 * 1024 * 1024);
+    }
+}

@@ -1,0 +1,179 @@
+//! Request framing rules checked before a request reaches the router.
+//!
+//! tiny_http parses framing loosely (any `Transfer-Encoding` means chunked, the
+//! first of two `Content-Length`s wins, `+5` and `abc` are accepted). Anything a
+//! front proxy could read differently is refused here, so no second request can
+//! be smuggled inside a body.
+
+/// The most header fields a request may carry.
+pub const MAX_HEADERS: usize = 100;
+/// The most bytes all header names and values together may take.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Bodies up to this size arrive already read by tiny_http's connection thread
+/// (when no `Expect` header asks for `100 Continue`).
+pub const PREREAD_BODY_BYTES: u64 = 1024;
+
+/// A refusal: status and the `detail` text. The connection is closed after it.
+pub type Refusal = (u16, &'static str);
+
+/// How the request's body is to be obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// No body at all.
+    Empty,
+    /// tiny_http has already read it into memory: reading cannot block.
+    Preread,
+    /// It must still come off the socket (up to the limit), which may block.
+    Stream,
+    /// Declared larger than the limit: never read.
+    TooLarge,
+}
+
+/// Checks the header section; `headers` have lower-case names.
+pub fn check(headers: &[(String, String)]) -> Result<(), Refusal> {
+    let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Err((431, "Request header fields too large"));
+    }
+    if headers
+        .iter()
+        .any(|(_, v)| v.bytes().any(|b| b.is_ascii_control() && b != b'\t'))
+    {
+        return Err((400, "Invalid header value"));
+    }
+    let lengths: Vec<&str> = values(headers, "content-length").collect();
+    let encodings: Vec<&str> = values(headers, "transfer-encoding").collect();
+    if lengths.len() > 1 {
+        return Err((400, "Conflicting Content-Length headers"));
+    }
+    if !lengths.is_empty() && !encodings.is_empty() {
+        return Err((400, "Content-Length with Transfer-Encoding"));
+    }
+    if let Some(len) = lengths.first()
+        && (len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err((400, "Invalid Content-Length"));
+    }
+    if encodings.len() > 1
+        || encodings
+            .first()
+            .is_some_and(|te| !te.trim().eq_ignore_ascii_case("chunked"))
+    {
+        return Err((400, "Unsupported Transfer-Encoding"));
+    }
+    Ok(())
+}
+
+/// Decides how to get the body of a request that passed [`check`].
+pub fn body_plan(headers: &[(String, String)], limit: u64) -> BodyPlan {
+    let expects_continue = values(headers, "expect").next().is_some();
+    let chunked = values(headers, "transfer-encoding").next().is_some();
+    match values(headers, "content-length").next() {
+        // All digits (checked); too many digits for u64 is too large too.
+        Some(len) => match len.parse::<u64>() {
+            Ok(0) => BodyPlan::Empty,
+            Ok(n) if n > limit => BodyPlan::TooLarge,
+            Ok(n) if n <= PREREAD_BODY_BYTES && !expects_continue => BodyPlan::Preread,
+            Ok(_) => BodyPlan::Stream,
+            Err(_) => BodyPlan::TooLarge,
+        },
+        None if chunked => BodyPlan::Stream,
+        None => BodyPlan::Empty,
+    }
+}
+
+fn values<'a>(
+    headers: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        assert_eq!(
+            check(&h(&[("content-length", "5"), ("content-length", "6")]))
+                .unwrap_err()
+                .0,
+            400
+        );
+        assert_eq!(
+            check(&h(&[
+                ("content-length", "5"),
+                ("transfer-encoding", "chunked")
+            ]))
+            .unwrap_err()
+            .0,
+            400
+        );
+        for bad in ["abc", "+5", "-1", "", "5 5", "0x10"] {
+            assert_eq!(
+                check(&h(&[("content-length", bad)])).unwrap_err().0,
+                400,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            check(&h(&[("transfer-encoding", "gzip")])).unwrap_err().0,
+            400
+        );
+        assert_eq!(check(&h(&[("x", "a\u{0}b")])).unwrap_err().0, 400);
+        assert!(check(&h(&[("content-length", "18446744073709551615")])).is_ok());
+        assert!(check(&h(&[("transfer-encoding", "Chunked")])).is_ok());
+    }
+
+    #[test]
+    fn header_floods_are_431() {
+        let many: Vec<(String, String)> = (0..=MAX_HEADERS)
+            .map(|i| (format!("x-{i}"), "v".into()))
+            .collect();
+        assert_eq!(check(&many).unwrap_err().0, 431);
+        assert_eq!(
+            check(&h(&[("x", &"a".repeat(MAX_HEADER_BYTES))]))
+                .unwrap_err()
+                .0,
+            431
+        );
+    }
+
+    #[test]
+    fn body_plans() {
+        let plan = |pairs: &[(&str, &str)]| body_plan(&h(pairs), 16 * 1024);
+        assert_eq!(plan(&[]), BodyPlan::Empty);
+        assert_eq!(plan(&[("content-length", "0")]), BodyPlan::Empty);
+        assert_eq!(plan(&[("content-length", "1024")]), BodyPlan::Preread);
+        assert_eq!(
+            plan(&[("content-length", "10"), ("expect", "100-continue")]),
+            BodyPlan::Stream
+        );
+        assert_eq!(plan(&[("content-length", "1025")]), BodyPlan::Stream);
+        assert_eq!(plan(&[("transfer-encoding", "chunked")]), BodyPlan::Stream);
+        assert_eq!(plan(&[("content-length", "16385")]), BodyPlan::TooLarge);
+        assert_eq!(
+            plan(&[("content-length", "1000000000000")]),
+            BodyPlan::TooLarge
+        );
+        assert_eq!(
+            plan(&[("content-length", "18446744073709551615")]),
+            BodyPlan::TooLarge
+        );
+        assert_eq!(
+            plan(&[("content-length", "99999999999999999999999")]),
+            BodyPlan::TooLarge
+        );
+    }
+}

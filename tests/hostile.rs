@@ -1,0 +1,370 @@
+//! Hostile clients against the real binary: each test is one row of the
+//! hostile-clients issue, and prints the figure it measured.
+
+mod common;
+use common::{HttpResponse, Server};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Short idle timeout so stalled connections are closed quickly in tests.
+const FAST_IDLE: &str = "[server]\nidle_timeout_ms = 1000";
+
+fn rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads whatever the server sends until it closes (or the read times out).
+fn read_all(mut s: TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Time for a fresh client to get `GET /` answered.
+fn time_hello(server: &Server) -> Duration {
+    let t = Instant::now();
+    assert_eq!(server.get("/").status, 200);
+    t.elapsed()
+}
+
+#[test]
+fn absurd_content_lengths_get_413_and_the_server_lives() {
+    let server = Server::start(FAST_IDLE);
+    for length in [
+        "1000000000000",
+        "18446744073709551615",
+        "99999999999999999999999",
+    ] {
+        let mut s = connect(&server);
+        let head = format!(
+            "POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let r = HttpResponse::parse(&read_all(s));
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (413, r#"{"detail":"Request body too large"}"#),
+            "{length}"
+        );
+        assert_eq!(server.get("/").status, 200, "next request after {length}");
+    }
+    assert!(server.child.try_wait_alive(), "process still running");
+}
+
+#[test]
+fn a_client_that_never_sends_its_body_stalls_nobody() {
+    let server = Server::start(FAST_IDLE);
+    let mut stalled = connect(&server);
+    stalled
+        .write_all(b"POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    let mut also_stalled = connect(&server);
+    also_stalled
+        .write_all(b"POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"id\"")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let worst = (0..20).map(|_| time_hello(&server)).max().unwrap();
+    println!("other clients while two bodies stall: slowest answer {worst:?}");
+    assert!(worst < Duration::from_millis(100), "{worst:?}");
+    // The stalled connections are answered (413 / 400) and closed within the idle timeout.
+    let t = Instant::now();
+    let first = read_all(stalled);
+    let second = read_all(also_stalled);
+    let closed_after = t.elapsed();
+    println!("stalled connections closed after {closed_after:?} (idle timeout 1 s)");
+    assert_eq!(HttpResponse::parse(&first).status, 413);
+    assert_eq!(HttpResponse::parse(&second).status, 400);
+    assert!(
+        closed_after < Duration::from_millis(1300),
+        "{closed_after:?}"
+    );
+}
+
+#[test]
+fn bursts_of_new_keep_alive_connections_are_all_answered() {
+    let server = Server::start(FAST_IDLE);
+    for n in [16usize, 64] {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+        let addr = server.addr;
+        let clients: Vec<_> = (0..n)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    barrier.wait();
+                    let t = Instant::now();
+                    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                    let mut buf = [0u8; 512];
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    let elapsed = t.elapsed();
+                    // Keep the connection open (keep-alive) until every client is done.
+                    barrier.wait();
+                    (n > 0 && buf.starts_with(b"HTTP/1.1 200"), elapsed)
+                })
+            })
+            .collect();
+        let results: Vec<(bool, Duration)> =
+            clients.into_iter().map(|c| c.join().unwrap()).collect();
+        let answered = results.iter().filter(|(ok, _)| *ok).count();
+        let p100 = results.iter().map(|(_, d)| *d).max().unwrap();
+        println!("{n} new keep-alive connections: {answered}/{n} answered, slowest {p100:?}");
+        assert_eq!(answered, n);
+        assert!(
+            p100 < Duration::from_secs(2),
+            "bounded by the idle timeout: {p100:?}"
+        );
+    }
+}
+
+#[test]
+fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
+    let server = Server::start("[server]\nidle_timeout_ms = 30000");
+    time_hello(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss_kib(&server);
+    let idle: Vec<TcpStream> = (0..2000)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = rss_kib(&server);
+    let answered_in = time_hello(&server);
+    println!(
+        "with 2000 idle connections: new client answered in {answered_in:?}; RSS {before} KiB -> {during} KiB"
+    );
+    assert!(answered_in < Duration::from_secs(1));
+    drop(idle);
+    // Connection threads notice the close at once; tiny_http's idle pool threads
+    // exit after their own timeout.
+    let mut after = rss_kib(&server);
+    for _ in 0..40 {
+        if after <= before + 2048 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        after = rss_kib(&server);
+    }
+    println!("after they closed: RSS {after} KiB (before {before} KiB)");
+    assert!(
+        after <= before + 2048,
+        "RSS {after} KiB vs {before} KiB before"
+    );
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn running_out_of_file_descriptors_recovers_without_a_restart() {
+    // Arrange: a server limited to 64 descriptors.
+    let dir = common::temp_dir("emfile");
+    let config = dir.join("tracksd.toml");
+    std::fs::write(&config, common::config_text(&dir, FAST_IDLE)).unwrap();
+    let server = Server::start_wrapped(
+        &dir,
+        &config,
+        &[],
+        &["sh", "-c", "ulimit -n 64; exec \"$0\" \"$@\""],
+    );
+    let pid = server.child.id();
+    // Act: hold more connections than it has descriptors.
+    let flood: Vec<TcpStream> = (0..100)
+        .filter_map(|_| TcpStream::connect(server.addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(flood);
+    // Assert: same process, serving again.
+    let t = Instant::now();
+    let mut served = false;
+    while t.elapsed() < Duration::from_secs(10) {
+        let s = TcpStream::connect(server.addr);
+        if let Ok(mut s) = s {
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            if out.starts_with(b"HTTP/1.1 200") {
+                served = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "after the descriptor flood: served again after {:?}",
+        t.elapsed()
+    );
+    assert!(served, "log:\n{}", server.log());
+    assert_eq!(server.child.id(), pid);
+    assert!(server.child.try_wait_alive());
+    assert!(server.log().contains("accept failed"), "{}", server.log());
+}
+
+#[test]
+fn huge_header_line_and_header_flood_are_refused_with_bounded_memory() {
+    let server = Server::start(FAST_IDLE);
+    let mut s = connect(&server);
+    let line = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let _ = s.write_all(line.as_bytes());
+    let r = read_all(s);
+    println!(
+        "1 MiB header line: {:?}",
+        String::from_utf8_lossy(&r[..r.len().min(40)])
+    );
+    assert!(r.is_empty() || r.starts_with(b"HTTP/1.1 431"));
+
+    let mut s = connect(&server);
+    let mut flood = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..10_000 {
+        flood.push_str(&format!("X-{i}: v\r\n"));
+    }
+    flood.push_str("\r\n");
+    let _ = s.write_all(flood.as_bytes());
+    let r = read_all(s);
+    assert!(r.is_empty() || r.starts_with(b"HTTP/1.1 431"));
+    let rss = rss_kib(&server);
+    println!(
+        "10,000 headers: {:?}; server RSS {rss} KiB",
+        String::from_utf8_lossy(&r[..r.len().min(40)])
+    );
+    assert!(rss < 64 * 1024);
+    assert_eq!(server.get("/").status, 200);
+}
+
+/// Sends `raw` on one connection and returns every status line the server sent.
+fn statuses(server: &Server, raw: &[u8]) -> Vec<String> {
+    let mut s = connect(server);
+    s.write_all(raw).unwrap();
+    let out = String::from_utf8_lossy(&read_all(s)).into_owned();
+    out.split("\r\n")
+        .filter(|l| l.starts_with("HTTP/1.1 "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn ambiguous_framing_is_400_and_nothing_is_smuggled() {
+    let server = Server::start(FAST_IDLE);
+    let smuggled = "GET /tracks/1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let cases = [
+        format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}",
+            5
+        ),
+        format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: {}\r\n\r\n{smuggled}",
+            smuggled.len()
+        ),
+        format!("POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{smuggled}"),
+        format!("POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nabcde{smuggled}"),
+    ];
+    for raw in &cases {
+        let seen = statuses(&server, raw.as_bytes());
+        assert!(!seen.is_empty(), "{raw:?}");
+        assert!(
+            seen.iter().all(|s| s.starts_with("HTTP/1.1 400")),
+            "{raw:?} -> {seen:?}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !server.log().contains("GET /tracks/1 200"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn control_bytes_are_never_reflected_into_headers() {
+    let server = Server::start(FAST_IDLE);
+    let cases: [&[u8]; 5] = [
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 42\r\n\r\nusername=a%0D%0ASet-Cookie:%20x&password=p",
+        b"GET /tracks/%0D%0ASet-Cookie:x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /tracks?q=%0D%0ASet-Cookie:x%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /users/me HTTP/1.1\r\nHost: x\r\nCookie: my_session_id=a\x00b\r\nConnection: close\r\n\r\n",
+        b"GET /users/me HTTP/1.1\r\nHost: x\r\nCookie: my_session_id=a\rSet-Cookie: x\r\nConnection: close\r\n\r\n",
+    ];
+    for raw in cases {
+        let mut s = connect(&server);
+        s.write_all(raw).unwrap();
+        let out = read_all(s);
+        if out.is_empty() {
+            continue; // closed by the parser: acceptable
+        }
+        let r = HttpResponse::parse(&out);
+        assert!(
+            r.status < 500,
+            "{:?} -> {}",
+            String::from_utf8_lossy(raw),
+            r.status
+        );
+        for (name, value) in &r.headers {
+            assert!(
+                name != "set-cookie" || value.starts_with("my_session_id="),
+                "{value}"
+            );
+            assert!(!value.contains('\0'), "{name}: {value:?}");
+        }
+    }
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn invalid_utf8_is_a_4xx_or_a_closed_connection_never_a_500() {
+    let server = Server::start(FAST_IDLE);
+    let cookie = server.login("john", "password").cookie().unwrap();
+    let json = format!(
+        "POST /tracks HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: 49\r\nConnection: close\r\n\r\n"
+    );
+    let mut json = json.into_bytes();
+    json.extend_from_slice(b"{\"id\":9,\"title\":\"\xff\xfe\",\"artist\":\"a\",\"year\":1999}   ");
+    let cases: Vec<Vec<u8>> = vec![
+        b"GET /tracks/%FF%FE HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /%C3%28 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /tracks?q=%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 28\r\nConnection: close\r\n\r\nusername=%FF&password=%FE%C0".to_vec(),
+        json,
+        b"GET /tr\xc3\xa4cks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf\xe9\r\nConnection: close\r\n\r\n".to_vec(),
+    ];
+    for raw in cases {
+        let mut s = connect(&server);
+        s.write_all(&raw).unwrap();
+        let out = read_all(s);
+        if out.is_empty() {
+            continue;
+        }
+        let r = HttpResponse::parse(&out);
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        assert!((200..500).contains(&r.status), "{shown:?} -> {}", r.status);
+        if r.status >= 400 && !r.body.is_empty() {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(body.get("detail").is_some(), "{shown:?}");
+        }
+    }
+    assert_eq!(server.get("/").status, 200);
+}
+
+trait Alive {
+    fn try_wait_alive(&self) -> bool;
+}
+
+impl Alive for std::process::Child {
+    fn try_wait_alive(&self) -> bool {
+        std::path::Path::new(&format!("/proc/{}/status", self.id())).exists()
+            && !std::fs::read_to_string(format!("/proc/{}/status", self.id()))
+                .unwrap_or_default()
+                .contains("State:\tZ")
+    }
+}
