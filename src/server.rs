@@ -154,8 +154,13 @@ fn handler_loop(edge: &Edge, rx: &Receiver<Msg>, app: &mut App) -> Result<(), Ru
                 drain_until = Some(Instant::now() + DRAIN_FOR);
             }
             Ok(Msg::Stop) => {}
-            // Draining: a quiet 100 ms or the deadline ends it.
-            Err(RecvTimeoutError::Timeout) if drain_until.is_some() => return Ok(()),
+            // Draining: a quiet 100 ms with no body still arriving, or the deadline, ends it.
+            Err(RecvTimeoutError::Timeout)
+                if drain_until.is_some() && edge.body_readers.load(Ordering::SeqCst) == 0 =>
+            {
+                return Ok(());
+            }
+            Err(RecvTimeoutError::Timeout) if drain_until.is_some() => {}
             Err(RecvTimeoutError::Timeout) => crate::alloc::return_free_memory(),
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
@@ -178,25 +183,10 @@ fn serve_one(app: &mut App, p: Pending) {
         refusal,
         must_reap,
     } = p;
-    let mut response = match refusal {
-        Some((status, detail)) => {
-            Response::detail(status, detail).with_header("Connection", "close")
-        }
-        None => match catch_unwind(AssertUnwindSafe(|| router::handle(app, &req))) {
-            Ok(r) => r,
-            Err(_) => {
-                eprintln!(
-                    "error: handler panicked on {} {}",
-                    req.method.as_str(),
-                    printable(&req.path)
-                );
-                Response::detail(500, "Internal Server Error")
-            }
-        },
+    let response = match refusal {
+        Some((status, detail)) => Response::detail(status, detail),
+        None => answer(app, &req, router::handle),
     };
-    if must_reap && response.header("connection").is_none() {
-        response = response.with_header("Connection", "close");
-    }
     let (status, bytes) = (response.status, response.body.len());
     let wire = to_wire(response);
     let mut note = "";
@@ -216,6 +206,22 @@ fn serve_one(app: &mut App, p: Pending) {
         micros % 1000,
         note
     );
+}
+
+/// Routes one request. A panicking handler becomes a logged 500 and the loop
+/// goes on; the state it was changing is whatever the store had made durable.
+fn answer(app: &mut App, req: &Request, handler: fn(&mut App, &Request) -> Response) -> Response {
+    match catch_unwind(AssertUnwindSafe(|| handler(app, req))) {
+        Ok(r) => r,
+        Err(_) => {
+            eprintln!(
+                "error: handler panicked on {} {}",
+                req.method.as_str(),
+                printable(&req.path)
+            );
+            Response::detail(500, "Internal Server Error")
+        }
+    }
 }
 
 /// Answers and drops a request whose body may be unread, off the handler loop:
@@ -321,7 +327,7 @@ fn triage(
     // After a framing error nothing else from that connection is trusted: its
     // "next request" may be the body of the bad one.
     let refusal = match peer.and_then(|p| poisoned.get(&p)) {
-        Some(_) => Some((400, "Connection closed after a malformed request")),
+        Some(_) => Some((400, "Refused: this connection sent a malformed request")),
         None => framing::check(&req.headers).err(),
     };
     if let Some(refusal) = refusal {
@@ -445,4 +451,30 @@ fn printable(path: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boom(_: &mut App, _: &Request) -> Response {
+        panic!("a bug in a handler")
+    }
+
+    #[test]
+    fn a_panicking_handler_is_a_500_and_the_app_lives_on() {
+        let mut app = crate::router::tests::app_with("");
+        let req = Request::new(Method::Get, "/tracks");
+        let r = answer(&mut app, &req, boom);
+        assert_eq!(
+            (r.status, r.body_text().as_str()),
+            (500, r#"{"detail":"Internal Server Error"}"#)
+        );
+        assert_eq!(answer(&mut app, &req, router::handle).status, 200);
+    }
+
+    #[test]
+    fn log_paths_stay_on_one_line() {
+        assert_eq!(printable("/a\r\nb\u{e9}"), "/a\\r\\nb\\u{e9}");
+    }
 }

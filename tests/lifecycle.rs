@@ -1,0 +1,163 @@
+//! Black-box tests of the process lifecycle under systemd: readiness
+//! notification, socket activation and graceful stop.
+
+mod common;
+use common::Server;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+use std::time::{Duration, Instant};
+
+/// Waits for a datagram containing `want` on the notify socket.
+fn expect_notification(sock: &UnixDatagram, want: &str) {
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        let n = sock.recv(&mut buf).expect("no notification within 10 s");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.lines().any(|l| l == want) {
+            return;
+        }
+    }
+}
+
+fn start_with_env(env: &[(&str, &str)]) -> Server {
+    let dir = common::temp_dir("life");
+    let config = dir.join("tracksd.toml");
+    std::fs::write(&config, common::config_text(&dir, "")).unwrap();
+    Server::start_with_config(&dir, &config, env)
+}
+
+#[test]
+fn ready_is_sent_to_a_path_notify_socket() {
+    let dir = common::temp_dir("notify");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let server = start_with_env(&[("NOTIFY_SOCKET", path.to_str().unwrap())]);
+    expect_notification(&sock, "READY=1");
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn ready_is_sent_to_an_abstract_notify_socket() {
+    let name = format!("tracksd-test-{}", std::process::id());
+    let sock =
+        UnixDatagram::bind_addr(&UnixAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    let _server = start_with_env(&[("NOTIFY_SOCKET", &format!("@{name}"))]);
+    expect_notification(&sock, "READY=1");
+}
+
+#[test]
+fn watchdog_pings_while_the_loop_is_healthy() {
+    let dir = common::temp_dir("watchdog");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let _server = start_with_env(&[
+        ("NOTIFY_SOCKET", path.to_str().unwrap()),
+        ("WATCHDOG_USEC", "400000"),
+    ]);
+    expect_notification(&sock, "READY=1");
+    let t = Instant::now();
+    expect_notification(&sock, "WATCHDOG=1");
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn socket_activation_serves_the_passed_socket() {
+    // Arrange: a listening socket made by "systemd" (us), passed as fd 3.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = common::temp_dir("activate");
+    let config = dir.join("tracksd.toml");
+    // The config names another port; the passed socket must win.
+    std::fs::write(
+        &config,
+        common::config_text(&dir, "").replace("127.0.0.1:0", "127.0.0.1:1"),
+    )
+    .unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_tracksd"))
+        .arg("--config")
+        .arg(&config)
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: dup2 in the child between fork and exec, on fds we own.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(listener);
+    // Act
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let _ = child.kill();
+    let mut log = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut log);
+    let _ = child.wait();
+    // Assert
+    assert!(out.starts_with("HTTP/1.1 200"), "{out:?}\n{log}");
+    assert!(
+        log.contains(&format!("listening on http://{addr} (socket activation)")),
+        "{log}"
+    );
+}
+
+#[test]
+fn sigterm_answers_the_request_in_flight_and_exits_0() {
+    // Arrange: a logged-in client halfway through sending a 1.5 KiB body.
+    let mut server = Server::start("");
+    let cookie = server.login("john", "password").cookie().unwrap();
+    let body = format!(
+        "{{\"id\":42,\"title\":\"In flight\",\"artist\":\"A\",\"year\":2001}}{}",
+        " ".repeat(1500)
+    );
+    let head = format!(
+        "POST /tracks HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body.as_bytes()[..700]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // Act: SIGTERM, then the rest of the body.
+    let t = Instant::now();
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(&body.as_bytes()[700..]).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = server.child.wait().unwrap();
+    let took = t.elapsed();
+    // Assert
+    println!("SIGTERM to exit: {took:?}");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out:?}\n{}", server.log());
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // The acknowledged write is on disk.
+    let tracks = std::fs::read_to_string(server.dir.join("state/tracks.json")).unwrap();
+    assert!(tracks.contains("In flight"));
+}
+
+#[test]
+fn sigterm_when_idle_exits_0_quickly() {
+    let mut server = Server::start("");
+    assert_eq!(server.get("/").status, 200);
+    let t = Instant::now();
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
