@@ -2,9 +2,24 @@
 
 CARGO ?= cargo
 PREFIX ?= /usr/local
-BIN := target/release/tracksd
+SYSCONFDIR ?= /etc
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# The binary `make install` installs (`make build`'s, or e.g. $(CROSS_BIN)).
+BIN := $(TARGET_DIR)/release/tracksd
+NATIVE_BIN := $(TARGET_DIR)/release/tracksd
+MAN := $(TARGET_DIR)/tracksd.1
+BINDIR = $(PREFIX)/bin
+UNITDIR = $(PREFIX)/lib/systemd/system
+MANDIR = $(PREFIX)/share/man/man1
+DOCDIR = $(PREFIX)/share/doc/tracksd
+CONFDIR = $(SYSCONFDIR)/tracksd
+# Highest accepted `systemd-analyze security` exposure of tracksd.service, times ten.
+SECURITY_THRESHOLD ?= 15
+CROSS_TARGET := aarch64-unknown-linux-gnu
+CROSS_LINKER ?= aarch64-linux-gnu-gcc
+CROSS_BIN := $(TARGET_DIR)/$(CROSS_TARGET)/release/tracksd
 
-.PHONY: all build run test lint unit readme-curl clean
+.PHONY: all build run test lint unit readme-curl security install-test install uninstall cross bench clean
 
 all: build
 
@@ -16,8 +31,9 @@ build:
 run: build
 	$(BIN) serve
 
-## test: format, lints, unit + black-box tests, and the README's curl examples
-test: lint unit readme-curl
+## test: format, lints, unit + black-box tests, the README's curl examples, the systemd
+## unit's sandbox score and `make install` into a scratch DESTDIR
+test: lint unit readme-curl security install-test
 
 lint:
 	$(CARGO) fmt --check
@@ -30,5 +46,86 @@ unit:
 readme-curl: build
 	bash tests/readme_curl.sh $(BIN) README.md
 
+## bench: throughput, latency and footprint vs a bare tiny_http server (not part of test);
+## BENCH_SECS=1 BENCH_RUNS=1 make bench for a quick check (see bench/run.sh)
+bench:
+	@CARGO="$(CARGO)" bash bench/run.sh
+
+## security: systemd-analyze security (exposure of tracksd.service <= 1.5) and verify of the units
+security:
+	@bash tests/security.sh $(SECURITY_THRESHOLD) $(NATIVE_BIN)
+
+## install-test: make install + uninstall into a scratch DESTDIR, checking the layout
+install-test: build
+	@bash tests/install.sh
+
+# install and the man page use the binaries as built (building them if missing),
+# so that `sudo make install` after `make build` needs no cargo.
+$(NATIVE_BIN):
+	$(CARGO) build --release --locked
+
+$(MAN): $(NATIVE_BIN) config/help2man.sh
+	sh config/help2man.sh $(NATIVE_BIN) >$@.tmp && mv $@.tmp $@
+
+## install: binary, systemd units, man page and README under $(DESTDIR)$(PREFIX) (default
+## /usr/local), and $(SYSCONFDIR)/tracksd/tracksd.toml.example (+ tracksd.toml if absent)
+install: $(BIN) $(MAN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/tracksd
+	for unit in tracksd.service tracksd.socket; do \
+	    sed -e 's|/usr/bin/tracksd|$(BINDIR)/tracksd|g' -e 's|/usr/share/doc/tracksd|$(DOCDIR)|g' \
+	        -e 's|/etc/tracksd/|$(CONFDIR)/|g' config/$$unit >$(DESTDIR)$(UNITDIR)/$$unit.tmp && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit.tmp && \
+	    mv $(DESTDIR)$(UNITDIR)/$$unit.tmp $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
+	install -m 0644 $(MAN) $(DESTDIR)$(MANDIR)/tracksd.1
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 config/tracksd.example.toml $(DESTDIR)$(CONFDIR)/tracksd.toml.example
+	@if [ -e $(DESTDIR)$(CONFDIR)/tracksd.toml ]; then \
+	    echo "kept the existing $(DESTDIR)$(CONFDIR)/tracksd.toml"; \
+	else \
+	    install -m 0644 config/tracksd.example.toml $(DESTDIR)$(CONFDIR)/tracksd.toml; \
+	fi
+	@[ -n "$(DESTDIR)" ] || echo "next: add users to $(CONFDIR)/tracksd.toml, then systemctl daemon-reload && systemctl enable --now tracksd"
+
+## uninstall: remove what install put there; a changed tracksd.toml and /var/lib/tracksd stay
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tracksd $(DESTDIR)$(UNITDIR)/tracksd.service $(DESTDIR)$(UNITDIR)/tracksd.socket
+	rm -f $(DESTDIR)$(MANDIR)/tracksd.1 $(DESTDIR)$(DOCDIR)/README.md
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@if cmp -s config/tracksd.example.toml $(DESTDIR)$(CONFDIR)/tracksd.toml; then \
+	    rm -f $(DESTDIR)$(CONFDIR)/tracksd.toml; \
+	elif [ -e $(DESTDIR)$(CONFDIR)/tracksd.toml ]; then \
+	    echo "kept $(DESTDIR)$(CONFDIR)/tracksd.toml (changed); the state in /var/lib/tracksd is never removed"; \
+	fi
+	rm -f $(DESTDIR)$(CONFDIR)/tracksd.toml.example
+	rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+
+## cross: aarch64 release binary for a 64-bit Raspberry Pi OS ($(CROSS_BIN)), with Debian's
+## gcc-aarch64-linux-gnu as linker; smoke-tested under qemu-aarch64 if qemu-user is installed
+cross:
+	@command -v rustup >/dev/null 2>&1 || { echo "make cross: rustup not found; it installs the Rust standard library for $(CROSS_TARGET)" >&2; exit 1; }
+	@rustup target list --installed | grep -qx '$(CROSS_TARGET)' || rustup target add $(CROSS_TARGET) || \
+	    { echo "make cross: 'rustup target add $(CROSS_TARGET)' failed: the Rust standard library for $(CROSS_TARGET) comes from static.rust-lang.org" >&2; exit 1; }
+	@command -v $(CROSS_LINKER) >/dev/null 2>&1 || { echo "make cross: linker $(CROSS_LINKER) not found; install it: apt-get install gcc-aarch64-linux-gnu" >&2; exit 1; }
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$(CROSS_LINKER) $(CARGO) build --release --locked --target $(CROSS_TARGET)
+	file $(CROSS_BIN)
+	@bash tests/cross_smoke.sh $(CROSS_BIN)
+
 clean:
 	$(CARGO) clean
+
+## fuzz: run each cargo-fuzz target in fuzz/ for FUZZ_SECS seconds (default 600), one
+## process on one core; needs a nightly toolchain and `cargo install cargo-fuzz`.
+## Not part of test. Corpus in fuzz/corpus, crashes in fuzz/artifacts (fuzz/RESULTS.md).
+FUZZ_SECS ?= 600
+FUZZ_CARGO ?= cargo +nightly
+FUZZ_TARGETS := cookie_verify form_parse query_parse track_json
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECS) s"; \
+		mkdir -p fuzz/corpus/$$t && \
+		$(FUZZ_CARGO) fuzz run $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+			-max_total_time=$(FUZZ_SECS) -print_final_stats=1 || exit 1; \
+	done

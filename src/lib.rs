@@ -12,6 +12,7 @@ pub mod errors;
 pub mod framing;
 pub mod http;
 pub mod keys;
+pub mod ops;
 pub mod params;
 pub mod passwords;
 pub mod random;

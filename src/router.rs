@@ -20,6 +20,9 @@ pub enum Endpoint {
     Login,
     Me,
     Logout,
+    Healthz,
+    OpenApi,
+    Docs,
 }
 
 /// One row of the route table.
@@ -63,6 +66,21 @@ pub const ROUTES: &[Route] = &[
         pattern: "/logout",
         endpoint: Endpoint::Logout,
         methods: &["POST"],
+    },
+    Route {
+        pattern: "/healthz",
+        endpoint: Endpoint::Healthz,
+        methods: &["GET", "HEAD"],
+    },
+    Route {
+        pattern: "/openapi.json",
+        endpoint: Endpoint::OpenApi,
+        methods: &["GET", "HEAD"],
+    },
+    Route {
+        pattern: "/docs",
+        endpoint: Endpoint::Docs,
+        methods: &["GET", "HEAD"],
     },
 ];
 
@@ -114,6 +132,9 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         (Endpoint::Login, _) => auth::login(app, req),
         (Endpoint::Me, _) => auth::me(app, req),
         (Endpoint::Logout, _) => auth::logout(app, req),
+        (Endpoint::Healthz, _) => crate::ops::healthz(app),
+        (Endpoint::OpenApi, _) => crate::ops::openapi(app),
+        (Endpoint::Docs, _) => crate::ops::docs(),
     }
 }
 

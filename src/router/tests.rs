@@ -314,3 +314,50 @@ fn delete_is_204_then_404() {
     let anon = handle(&mut a, &Request::new(Method::Delete, "/tracks/2"));
     assert_eq!(anon.status, 401);
 }
+
+#[test]
+fn ops_routes_answer_get_and_head_only() {
+    let mut app = app();
+    for (path, endpoint) in [
+        ("/healthz", Endpoint::Healthz),
+        ("/openapi.json", Endpoint::OpenApi),
+        ("/docs", Endpoint::Docs),
+    ] {
+        assert_eq!(find_route(path).map(|(r, _)| r.endpoint), Some(endpoint));
+        let got = get(&mut app, path);
+        assert_eq!(got.status, 200, "{path}: {}", got.body_text());
+        let head = handle(&mut app, &Request::new(Method::Head, path));
+        assert_eq!((head.status, &head.headers), (200, &got.headers), "{path}");
+        let mut post = Request::new(Method::Post, path);
+        post.now_ms = NOW_MS;
+        let r = handle(&mut app, &post);
+        assert_eq!(r.status, 405, "{path}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    }
+    assert_eq!(get(&mut app, "/healthz").body_text(), r#"{"status":"ok"}"#);
+    assert_eq!(get(&mut app, "/healthz/").status, 404);
+}
+
+#[test]
+fn ops_routes_stay_public_when_reads_need_a_login() {
+    let mut app = app_with("[tracks]\npublic_reads = false\n");
+    assert_eq!(get(&mut app, "/tracks").status, 401);
+    for path in ["/healthz", "/openapi.json", "/docs"] {
+        assert_eq!(get(&mut app, path).status, 200, "{path}");
+    }
+}
+
+#[test]
+fn openapi_json_is_served_with_every_path() {
+    let mut app = app();
+    let r = get(&mut app, "/openapi.json");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc: Value = serde_json::from_slice(&r.body).unwrap();
+    for route in ROUTES {
+        assert!(
+            doc["paths"].get(route.pattern).is_some(),
+            "{}",
+            route.pattern
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! Ops tests: the health probe, and the OpenAPI document against the route table.
+
+use super::*;
+use crate::router::ROUTES;
+use crate::router::tests::app_with;
+use std::collections::BTreeSet;
+
+/// The methods OpenAPI can name in a Path Item, lower case.
+const OPERATIONS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Every (path, method) operation the document describes.
+fn documented_operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let paths = doc["paths"].as_object().expect("paths is an object");
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let item = item.as_object().expect("path item is an object");
+            item.keys()
+                .filter(|k| OPERATIONS.contains(&k.as_str()))
+                .map(|m| (path.clone(), m.to_ascii_uppercase()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_checked_in_document_is_openapi_3_1_json_with_our_version() {
+    let doc: Value = serde_json::from_str(OPENAPI_SOURCE).expect("src/openapi.json is JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        openapi_document()["info"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// The openapi ↔ router check. HEAD is not listed in the document: every GET route
+/// answers HEAD (the router serves it as GET), which the document's description says.
+#[test]
+fn every_route_is_documented_and_every_documented_operation_is_routed() {
+    let documented = documented_operations(openapi_document());
+    let mut routed = BTreeSet::new();
+    for route in ROUTES {
+        for &method in route.methods {
+            if method == "HEAD" {
+                assert!(
+                    route.methods.contains(&"GET"),
+                    "{}: HEAD without GET cannot be described implicitly",
+                    route.pattern
+                );
+                continue;
+            }
+            routed.insert((route.pattern.to_owned(), method.to_owned()));
+        }
+        if route.methods.contains(&"GET") {
+            assert!(
+                route.methods.contains(&"HEAD"),
+                "{}: GET without HEAD",
+                route.pattern
+            );
+        }
+    }
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.json: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "openapi.json operations with no route: {unrouted:?}"
+    );
+}
+
+/// Collects every `$ref` string in the document.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_reference_resolves() {
+    let doc = openapi_document();
+    let mut found = Vec::new();
+    refs(doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let pointer = r.strip_prefix('#').expect("local reference");
+        assert!(doc.pointer(pointer).is_some(), "dangling $ref {r}");
+    }
+}
+
+#[test]
+fn operations_have_a_success_status_and_described_responses() {
+    let doc = openapi_document();
+    for (path, method) in documented_operations(doc) {
+        let op = &doc["paths"][&path][method.to_ascii_lowercase()];
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(
+            responses.keys().any(|s| s.starts_with('2')),
+            "{method} {path} has no 2xx response"
+        );
+        for (status, response) in responses {
+            assert!(
+                status.len() == 3 && status.parse::<u16>().is_ok(),
+                "{method} {path}: status {status}"
+            );
+            assert!(
+                response.get("description").is_some() || response.get("$ref").is_some(),
+                "{method} {path} {status} has no description"
+            );
+        }
+        assert!(
+            op["operationId"].is_string(),
+            "{method} {path} has no operationId"
+        );
+    }
+}
+
+#[test]
+fn documents_the_cookie_scheme_and_error_statuses() {
+    let doc = openapi_document();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["APIKey"],
+        json!({
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "my_session_id",
+            "description": "The signed session cookie set by `POST /login`."
+        })
+    );
+    let text = serde_json::to_string(doc).unwrap();
+    for status in [
+        "204", "401", "403", "404", "409", "413", "422", "429", "503", "507",
+    ] {
+        assert!(
+            text.contains(&format!("\"{status}\":")),
+            "no {status} response"
+        );
+    }
+    for name in [
+        "MethodNotAllowed",
+        "NotFound",
+        "HTTPValidationError",
+        "Track",
+    ] {
+        assert!(doc["components"].to_string().contains(name), "no {name}");
+    }
+}
+
+#[test]
+fn openapi_response_names_the_configured_cookie() {
+    let default = openapi(&app_with(""));
+    assert_eq!(default.status, 200);
+    assert_eq!(default.header("content-type"), Some("application/json"));
+    let served: Value = serde_json::from_slice(&default.body).unwrap();
+    assert_eq!(&served, openapi_document());
+
+    let custom = openapi(&app_with("[session]\ncookie_name = \"sid\"\n"));
+    let served: Value = serde_json::from_slice(&custom.body).unwrap();
+    assert_eq!(
+        served["components"]["securitySchemes"]["APIKey"]["name"],
+        "sid"
+    );
+}
+
+#[test]
+fn healthz_is_ok_and_leaves_no_probe_behind() {
+    let app = app_with("");
+    let r = healthz(&app);
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    assert_eq!(r.body_text(), r#"{"status":"ok"}"#);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let dir = &app.config.state_dir;
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains(HEALTH_PROBE)),
+        "probe left behind: {names:?}"
+    );
+}
+
+/// Root ignores permission bits, so the unwritable state directory is made by
+/// putting it under a regular file, which no user can write through.
+#[test]
+fn healthz_is_503_when_the_state_dir_cannot_be_written() {
+    let mut app = app_with("");
+    let blocker = app.config.state_dir.join("a-file");
+    std::fs::write(&blocker, b"").unwrap();
+    app.config.state_dir = blocker.join("state");
+    let r = healthz(&app);
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        r.body_text(),
+        r#"{"status":"unavailable","detail":"state directory not writable: not a directory"}"#
+    );
+
+    app.config.state_dir = std::env::temp_dir().join("tracksd-no-such-dir/state");
+    let r = healthz(&app);
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body_text().contains("entity not found"),
+        "{}",
+        r.body_text()
+    );
+}
+
+#[test]
+fn docs_is_a_swagger_ui_page_for_the_document() {
+    let r = docs();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let html = r.body_text();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("url: '/openapi.json'"));
+    assert!(html.contains("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"));
+    assert_eq!(html.matches("integrity=\"sha384-").count(), 2);
+}
