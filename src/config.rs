@@ -74,6 +74,9 @@ pub struct Config {
     /// `[server] idle_timeout_ms`: a connection silent for this long (mid-request
     /// or between keep-alive requests) is closed; also the socket send timeout.
     pub idle_timeout_ms: u64,
+    /// `[server] ballast`: keep tiny_http's pool from queueing bursts of new
+    /// connections (see `ballast.rs`).
+    pub ballast: bool,
     pub users: Vec<UserConfig>,
 }
 
@@ -180,7 +183,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         c
     };
 
-    let (trusted_proxies, idle_timeout_ms) = {
+    let (trusted_proxies, idle_timeout_ms, ballast) = {
         let mut s = root.section("server")?;
         let mut proxies = Vec::new();
         for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
@@ -193,8 +196,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             proxies.push(ip);
         }
         let idle = s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64;
+        let ballast = s.boolean("ballast")?.unwrap_or(true);
         s.finish()?;
-        (proxies, idle)
+        (proxies, idle, ballast)
     };
 
     let users = parse_users(&mut root)?;
@@ -207,6 +211,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         session,
         trusted_proxies,
         idle_timeout_ms,
+        ballast,
         users,
     })
 }

@@ -6,6 +6,7 @@
 pub mod alloc;
 pub mod app;
 pub mod auth;
+pub mod ballast;
 pub mod cli;
 pub mod config;
 pub mod errors;

@@ -94,6 +94,7 @@ struct Pending {
 /// State shared by the pumps, the handler loop and the signal thread.
 struct Edge {
     tcp: TcpListener,
+    ballast: Option<Arc<crate::ballast::Ballast>>,
     idle_timeout: Duration,
     tx: Mutex<Sender<Msg>>,
     stopping: AtomicBool,
@@ -112,8 +113,17 @@ pub fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
     let idle_timeout = Duration::from_millis(app.config.idle_timeout_ms);
     crate::alloc::limit_arenas();
     let (tx, rx) = channel();
+    let ballast = if app.config.ballast {
+        Some(
+            crate::ballast::Ballast::start(listener.addr, idle_timeout / 3)
+                .map_err(RuntimeError::Listener)?,
+        )
+    } else {
+        None
+    };
     let edge = Arc::new(Edge {
         tcp: listener.tcp,
+        ballast,
         idle_timeout,
         tx: Mutex::new(tx),
         stopping: AtomicBool::new(false),
@@ -150,6 +160,9 @@ fn handler_loop(edge: &Edge, rx: &Receiver<Msg>, app: &mut App) -> Result<(), Ru
                 eprintln!("tracksd: stopping: no new connections, answering requests in flight");
                 let _ = sd_notify::notify("STOPPING=1");
                 edge.stopping.store(true, Ordering::SeqCst);
+                if let Some(b) = &edge.ballast {
+                    b.stop();
+                }
                 sockets::stop_accepting(&edge.tcp);
                 drain_until = Some(Instant::now() + DRAIN_FOR);
             }
@@ -262,9 +275,17 @@ fn start_pump(edge: Arc<Edge>) -> std::io::Result<()> {
 fn pump(edge: Arc<Edge>, server: tiny_http::Server) {
     let started = Instant::now();
     let mut poisoned: HashMap<SocketAddr, Instant> = HashMap::new();
+    let mut peers = RecentPeers::default();
     let error = loop {
         match server.recv() {
-            Ok(rq) => triage(&edge, rq, &mut poisoned),
+            Ok(rq) => {
+                if let (Some(b), Some(peer)) = (&edge.ballast, rq.remote_addr())
+                    && peers.is_new(*peer, edge.idle_timeout)
+                {
+                    b.new_connection();
+                }
+                triage(&edge, rq, &mut poisoned)
+            }
             Err(e) => break e,
         }
     };
@@ -283,6 +304,26 @@ fn pump(edge: Arc<Edge>, server: tiny_http::Server) {
     // timeout means they are all closed.
     while let Ok(Some(rq)) = server.recv_timeout(edge.idle_timeout) {
         triage(&edge, rq, &mut poisoned);
+    }
+}
+
+/// The peers a pump has seen lately, to notice new connections.
+#[derive(Default)]
+struct RecentPeers {
+    seen: HashMap<SocketAddr, Instant>,
+}
+
+impl RecentPeers {
+    /// Whether `peer` was not seen within `window`; remembers it either way.
+    fn is_new(&mut self, peer: SocketAddr, window: Duration) -> bool {
+        let now = Instant::now();
+        if self.seen.len() >= 4096 {
+            self.seen.retain(|_, at| now.duration_since(*at) < window);
+        }
+        match self.seen.insert(peer, now) {
+            Some(at) => now.duration_since(at) >= window,
+            None => true,
+        }
     }
 }
 

@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 /// Short idle timeout so stalled connections are closed quickly in tests.
 const FAST_IDLE: &str = "[server]\nidle_timeout_ms = 1000";
 
+/// These tests measure time and memory: run them one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn rss_kib(server: &Server) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -38,6 +45,7 @@ fn time_hello(server: &Server) -> Duration {
 
 #[test]
 fn absurd_content_lengths_get_413_and_the_server_lives() {
+    let _serial = serial();
     let server = Server::start(FAST_IDLE);
     for length in [
         "1000000000000",
@@ -62,6 +70,7 @@ fn absurd_content_lengths_get_413_and_the_server_lives() {
 
 #[test]
 fn a_client_that_never_sends_its_body_stalls_nobody() {
+    let _serial = serial();
     let server = Server::start(FAST_IDLE);
     let mut stalled = connect(&server);
     stalled
@@ -91,7 +100,10 @@ fn a_client_that_never_sends_its_body_stalls_nobody() {
 
 #[test]
 fn bursts_of_new_keep_alive_connections_are_all_answered() {
-    let server = Server::start(FAST_IDLE);
+    let _serial = serial();
+    // The default idle timeout (5 s): the ballast keeps the pool from queueing.
+    let server = Server::start("");
+    assert_eq!(server.get("/").status, 200);
     for n in [16usize, 64] {
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
         let addr = server.addr;
@@ -119,15 +131,13 @@ fn bursts_of_new_keep_alive_connections_are_all_answered() {
         let p100 = results.iter().map(|(_, d)| *d).max().unwrap();
         println!("{n} new keep-alive connections: {answered}/{n} answered, slowest {p100:?}");
         assert_eq!(answered, n);
-        assert!(
-            p100 < Duration::from_secs(2),
-            "bounded by the idle timeout: {p100:?}"
-        );
+        assert!(p100 < Duration::from_millis(100), "{p100:?}");
     }
 }
 
 #[test]
 fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
+    let _serial = serial();
     let server = Server::start("[server]\nidle_timeout_ms = 30000");
     time_hello(&server);
     std::thread::sleep(Duration::from_millis(200));
@@ -163,6 +173,7 @@ fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
 
 #[test]
 fn running_out_of_file_descriptors_recovers_without_a_restart() {
+    let _serial = serial();
     // Arrange: a server limited to 64 descriptors.
     let dir = common::temp_dir("emfile");
     let config = dir.join("tracksd.toml");
@@ -209,6 +220,7 @@ fn running_out_of_file_descriptors_recovers_without_a_restart() {
 
 #[test]
 fn huge_header_line_and_header_flood_are_refused_with_bounded_memory() {
+    let _serial = serial();
     let server = Server::start(FAST_IDLE);
     let mut s = connect(&server);
     let line = format!(
@@ -254,6 +266,7 @@ fn statuses(server: &Server, raw: &[u8]) -> Vec<String> {
 
 #[test]
 fn ambiguous_framing_is_400_and_nothing_is_smuggled() {
+    let _serial = serial();
     let server = Server::start(FAST_IDLE);
     let smuggled = "GET /tracks/1 HTTP/1.1\r\nHost: x\r\n\r\n";
     let cases = [
@@ -287,6 +300,7 @@ fn ambiguous_framing_is_400_and_nothing_is_smuggled() {
 
 #[test]
 fn control_bytes_are_never_reflected_into_headers() {
+    let _serial = serial();
     let server = Server::start(FAST_IDLE);
     let cases: [&[u8]; 5] = [
         b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 42\r\n\r\nusername=a%0D%0ASet-Cookie:%20x&password=p",
@@ -322,6 +336,7 @@ fn control_bytes_are_never_reflected_into_headers() {
 
 #[test]
 fn invalid_utf8_is_a_4xx_or_a_closed_connection_never_a_500() {
+    let _serial = serial();
     let server = Server::start(FAST_IDLE);
     let cookie = server.login("john", "password").cookie().unwrap();
     let json = format!(
