@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# make bench: throughput, latency, served connections and footprint of tracksd,
+# side by side with a bare tiny_http hello server (bench/hello, the ceiling).
+#
+# Prints one Markdown report on stdout (progress goes to stderr):
+#   bash bench/run.sh > bench/results/$(date -u +%F).md
+#
+# Knobs (environment):
+#   BENCH_SECS=10        seconds per wrk run
+#   BENCH_RUNS=3         wrk runs per row (median, min–max reported)
+#   BENCH_CONNS="1 16 64"  connection counts
+#   BENCH_CHECK_SECS=2   seconds per conncheck run (served connections)
+#   BENCH_STARTS=10      starts for "exec to first 200"
+#   BENCH_LOGIN=1        0 skips the POST /login rows (each costs a 600,000-round hash)
+# Quick check: BENCH_SECS=1 BENCH_RUNS=1 BENCH_CHECK_SECS=1 BENCH_STARTS=3 make bench
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CARGO=${CARGO:-cargo}
+SECS=${BENCH_SECS:-10}
+RUNS=${BENCH_RUNS:-3}
+CONNS=${BENCH_CONNS:-"1 16 64"}
+CHECK_SECS=${BENCH_CHECK_SECS:-2}
+STARTS=${BENCH_STARTS:-10}
+LOGIN=${BENCH_LOGIN:-1}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+BIN=$TARGET_DIR/release/tracksd
+BENCH_TARGET=$ROOT/bench/target
+HELLO=$BENCH_TARGET/release/hello
+CONNCHECK=$BENCH_TARGET/release/conncheck
+LUA=$ROOT/bench/wrk/report.lua
+
+say() { printf '%s\n' "bench: $*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+
+# --- tools and builds -------------------------------------------------------------
+
+if ! command -v wrk >/dev/null 2>&1; then
+    say "wrk not found; installing it with apt-get"
+    SUDO=
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >&2
+fi
+command -v curl >/dev/null 2>&1 || die "curl is needed"
+
+say "building target/release/tracksd and the bench packages"
+$CARGO build --release --locked >&2
+for pkg in hello conncheck; do
+    $CARGO build --release --locked --manifest-path "$ROOT/bench/$pkg/Cargo.toml" \
+        --target-dir "$BENCH_TARGET" >&2
+done
+
+# --- temp state, servers -------------------------------------------------------------
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tracksd-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "hashing the bench user's password (600,000 iterations)"
+HASH=$(echo password | "$BIN" hash-password)
+case $HASH in '$pbkdf2-sha256$i=600000,'*) ;; *) die "unexpected hash-password output: $HASH" ;; esac
+
+write_config() { # FILE STATE_DIR
+    cat >"$1" <<EOF
+listen = "127.0.0.1:0"
+state_dir = "$2"
+
+[[users]]
+username = "john"
+password_hash = "$HASH"
+EOF
+}
+mkdir -p "$TMP/state" "$TMP/state-startup"
+write_config "$TMP/tracksd.toml" "$TMP/state"
+write_config "$TMP/startup.toml" "$TMP/state-startup"
+
+# start_server NAME LOGFILE PREFIX CMD... : runs CMD in the background with stderr
+# appended to LOGFILE (O_APPEND, so run.sh can truncate it between runs), waits for
+# the line "PREFIX ADDR", and sets ${NAME}_PID and ${NAME}_ADDR.
+start_server() {
+    local name=$1 log=$2 prefix=$3
+    shift 3
+    : >"$log"
+    "$@" </dev/null >/dev/null 2>>"$log" &
+    local pid=$! addr= i
+    PIDS+=("$pid")
+    for ((i = 0; i < 2000; i++)); do
+        addr=$(sed -n "s|^${prefix}||p" "$log" | head -n 1)
+        [ -n "$addr" ] && break
+        kill -0 "$pid" 2>/dev/null || die "$name exited at start: $(cat "$log")"
+        sleep 0.01
+    done
+    [ -n "$addr" ] || die "$name did not print its address: $(cat "$log")"
+    printf -v "${name}_PID" '%s' "$pid"
+    printf -v "${name}_ADDR" '%s' "$addr"
+}
+
+mem_kib() { # PID FIELD -> KiB
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+start_server TRACKSD "$TMP/tracksd.log" 'tracksd listening on http://' \
+    "$BIN" serve --config "$TMP/tracksd.toml"
+start_server HELLO "$TMP/hello.log" 'listening on http://' "$HELLO" 127.0.0.1:0
+say "tracksd on $TRACKSD_ADDR (pid $TRACKSD_PID), hello on $HELLO_ADDR (pid $HELLO_PID)"
+
+curl -sf -o /dev/null "http://$TRACKSD_ADDR/" || die "tracksd does not answer GET /"
+curl -sf -o /dev/null "http://$HELLO_ADDR/" || die "hello does not answer GET /"
+sleep 0.5
+IDLE_RSS=$(mem_kib "$TRACKSD_PID" VmRSS)
+IDLE_HWM=$(mem_kib "$TRACKSD_PID" VmHWM)
+HELLO_IDLE_RSS=$(mem_kib "$HELLO_PID" VmRSS)
+
+say "logging in"
+login_body=$(curl -s -D "$TMP/login.headers" -d username=john -d password=password \
+    "http://$TRACKSD_ADDR/login")
+[ "$login_body" = '{"success":true}' ] || die "login failed: $login_body"
+COOKIE=$(sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' "$TMP/login.headers" | head -n 1)
+[ -n "$COOKIE" ] || die "no Set-Cookie in the login response"
+me=$(curl -s -H "Cookie: $COOKIE" "http://$TRACKSD_ADDR/users/me")
+[ "$me" = '{"username":"john"}' ] || die "GET /users/me with the cookie gave: $me"
+
+# --- measurements ------------------------------------------------------------------
+
+WRK_DATA=$TMP/wrk.tsv     # server request conns run rps p50_us p99_us status_err socket_err
+CHECK_DATA=$TMP/check.tsv # server request conns served first_p50_ms first_p100_ms
+: >"$WRK_DATA"
+: >"$CHECK_DATA"
+
+# Waits until everything the server has queued is answered (its queue is FIFO).
+drain() { curl -s -o /dev/null -m 300 "http://$1/" || true; }
+
+# run_wrk SERVER ADDR REQUEST CONNS RUN TIMEOUT [wrk args...]
+run_wrk() {
+    local server=$1 addr=$2 request=$3 conns=$4 run=$5 timeout=$6
+    shift 6
+    local threads=$((conns < 2 ? conns : 2)) out line
+    out=$(wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout "$timeout" --latency \
+        -s "$LUA" "$@" "http://$addr${request#* }") || die "wrk failed: $out"
+    line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line from wrk: $out"
+    local requests duration_us p50_us p99_us status_errors socket_errors
+    local connect_errors read_errors write_errors timeouts
+    eval "$(sed 's/^BENCH //' <<<"$line")"
+    awk -v s="$server" -v q="$request" -v c="$conns" -v r="$run" -v n="$requests" \
+        -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" -v se="$status_errors" \
+        -v ke="$socket_errors" \
+        'BEGIN { printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", s, q, c, r, n / (d / 1e6), p50, p99, se, ke }' \
+        >>"$WRK_DATA"
+    say "  $server $request c=$conns run $run: $requests requests, p99 ${p99_us}us, errors: status $status_errors, connect $connect_errors, read $read_errors, write $write_errors, timeout $timeouts"
+}
+
+# run_check SERVER ADDR REQUEST CONNS SECS [conncheck args...]
+run_check() {
+    local server=$1 addr=$2 request=$3 conns=$4 secs=$5 out
+    shift 5
+    out=$("$CONNCHECK" load "$addr" --conns "$conns" --secs "$secs" --method "${request%% *}" \
+        --path "${request#* }" "$@") || die "conncheck failed: $out"
+    local served first_p50_ms first_p100_ms responses bad_status io_errors
+    eval "$out"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$request" "$conns" "$served" \
+        "$first_p50_ms" "$first_p100_ms" >>"$CHECK_DATA"
+    say "  $server $request c=$conns conncheck: $out"
+}
+
+# Empties the servers' logs (they append), keeping the last tracksd line of the GET rows.
+LOG_SAMPLE=
+truncate_logs() {
+    if [ -z "$LOG_SAMPLE" ]; then LOG_SAMPLE=$(grep -v '^GET / ' "$TMP/tracksd.log" | tail -n 1); fi
+    : >"$TMP/tracksd.log"
+    : >"$TMP/hello.log"
+}
+
+COOKIE_HEADER="Cookie: $COOKIE"
+GET_REQUESTS=("GET /tracks" "GET /users/me")
+for request in "${GET_REQUESTS[@]}"; do
+    for c in $CONNS; do
+        say "$request, $c connections"
+        # Interleave tracksd and hello runs so both see the same machine noise.
+        for ((run = 1; run <= RUNS; run++)); do
+            run_wrk tracksd "$TRACKSD_ADDR" "$request" "$c" "$run" 2s -H "$COOKIE_HEADER"
+            drain "$TRACKSD_ADDR"
+            run_wrk hello "$HELLO_ADDR" "$request" "$c" "$run" 2s -H "$COOKIE_HEADER"
+            drain "$HELLO_ADDR"
+            truncate_logs
+        done
+        run_check tracksd "$TRACKSD_ADDR" "$request" "$c" "$CHECK_SECS" --header "$COOKIE_HEADER"
+        run_check hello "$HELLO_ADDR" "$request" "$c" "$CHECK_SECS" --header "$COOKIE_HEADER"
+        truncate_logs
+    done
+done
+
+LOGIN_FORM="username=john&password=password"
+FORM_TYPE="application/x-www-form-urlencoded"
+if [ "$LOGIN" != 0 ]; then
+    for c in $CONNS; do
+        say "POST /login, $c connections"
+        for ((run = 1; run <= RUNS; run++)); do
+            BENCH_METHOD=POST BENCH_BODY=$LOGIN_FORM BENCH_CONTENT_TYPE=$FORM_TYPE \
+                run_wrk tracksd "$TRACKSD_ADDR" "POST /login" "$c" "$run" 60s
+            drain "$TRACKSD_ADDR"
+            truncate_logs
+        done
+        # One login per connection, all at once: the last one waits for c hashes.
+        run_check tracksd "$TRACKSD_ADDR" "POST /login" "$c" 0 --timeout 300 \
+            --header "Content-Type: $FORM_TYPE" --body "$LOGIN_FORM"
+        truncate_logs
+    done
+fi
+
+sleep 1
+LOAD_RSS=$(mem_kib "$TRACKSD_PID" VmRSS)
+LOAD_HWM=$(mem_kib "$TRACKSD_PID" VmHWM)
+HELLO_LOAD_RSS=$(mem_kib "$HELLO_PID" VmRSS)
+HELLO_LOAD_HWM=$(mem_kib "$HELLO_PID" VmHWM)
+
+say "exec to first 200 ($STARTS starts each)"
+"$CONNCHECK" startup --runs 1 -- "$BIN" serve --config "$TMP/startup.toml" --listen '{addr}' \
+    >/dev/null # first start creates the session key; not measured
+eval "$("$CONNCHECK" startup --runs "$STARTS" -- "$BIN" serve --config "$TMP/startup.toml" \
+    --listen '{addr}' | sed 's/^/T_/; s/ / T_/g')"
+eval "$("$CONNCHECK" startup --runs "$STARTS" -- "$HELLO" '{addr}' | sed 's/^/H_/; s/ / H_/g')"
+
+BIN_SIZE=$(stat -c %s "$BIN")
+HELLO_SIZE=$(stat -c %s "$HELLO")
+
+# --- report --------------------------------------------------------------------------
+
+# stats SERVER REQUEST CONNS COLUMN -> "median min max" over the runs (column 5 = rps,
+# 6 = p50_us, 7 = p99_us); sum SERVER REQUEST CONNS COLUMN -> total over the runs.
+stats() {
+    awk -F'\t' -v s="$1" -v q="$2" -v c="$3" -v k="$4" \
+        '$1 == s && $2 == q && $3 == c { print $k }' "$WRK_DATA" | sort -g |
+        awk '{ v[NR] = $1 } END {
+            if (NR == 0) { print "nan nan nan"; exit }
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            print m, v[1], v[NR] }'
+}
+sum() {
+    awk -F'\t' -v s="$1" -v q="$2" -v c="$3" -v k="$4" \
+        '$1 == s && $2 == q && $3 == c { t += $k } END { print t + 0 }' "$WRK_DATA"
+}
+check() { # SERVER REQUEST CONNS -> "served p50 p100"
+    awk -F'\t' -v s="$1" -v q="$2" -v c="$3" \
+        '$1 == s && $2 == q && $3 == c { print $4, $5, $6 }' "$CHECK_DATA"
+}
+fmt_rps() { awk -v m="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f (%.0f–%.0f)", m, a, b }'; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+fmt_ms_range() { awk -v m="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f (%.2f–%.2f)", m / 1000, a / 1000, b / 1000 }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
+verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.2f MiB", k / 1024 }'; }
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "# tracksd benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+echo "Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r); $(rustc --version 2>/dev/null || echo rustc ?);"
+echo "$(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2). Loopback, keep-alive; wrk, tracksd and the hello server"
+echo "share the same CPUs. ${SECS} s per wrk run, ${RUNS} run(s) per row, median (min–max);"
+echo "wrk \`-t\` = min(2, connections). tracksd writes its per-request log line to a file"
+echo "(the logging cost is included). \"Served\" comes from bench/conncheck: N connections opened"
+echo "at once, each sending requests for ${CHECK_SECS} s; a connection counts if it got a response"
+echo "within that window (first-response latency p50/p100 in ms)."
+echo
+echo "| request | conns | tracksd req/s | p50 ms | p99 ms | errors | served (first p50/p100 ms) | hello req/s | hello p99 ms | hello served | tracksd/hello | targets |"
+echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---|"
+for request in "${GET_REQUESTS[@]}"; do
+    for c in $CONNS; do
+        read -r rps rps_min rps_max <<<"$(stats tracksd "$request" "$c" 5)"
+        read -r p50 _ _ <<<"$(stats tracksd "$request" "$c" 6)"
+        read -r p99 p99_min p99_max <<<"$(stats tracksd "$request" "$c" 7)"
+        errs=$(($(sum tracksd "$request" "$c" 8) + $(sum tracksd "$request" "$c" 9)))
+        read -r served f50 f100 <<<"$(check tracksd "$request" "$c")"
+        read -r h_rps h_min h_max <<<"$(stats hello "$request" "$c" 5)"
+        read -r h_p99 _ _ <<<"$(stats hello "$request" "$c" 7)"
+        read -r h_served _ _ <<<"$(check hello "$request" "$c")"
+        ratio=$(awk -v a="$rps" -v b="$h_rps" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+        case $c in
+        16) targets="ratio ≥ 0.8 $(verdict le 0.8 "$ratio"); p99 ≤ 1 ms $(verdict le "$p99" 1000)" ;;
+        64) targets="p99 ≤ 3 ms $(verdict le "$p99" 3000); all served $(verdict test "$served" = "$c/$c")" ;;
+        *) targets="—" ;;
+        esac
+        echo "| \`$request\` | $c | $(fmt_rps "$rps" "$rps_min" "$rps_max") | $(ms "$p50") | $(fmt_ms_range "$p99" "$p99_min" "$p99_max") | $errs | $served ($f50/$f100) | $(fmt_rps "$h_rps" "$h_min" "$h_max") | $(ms "$h_p99") | $h_served | $ratio | $targets |"
+    done
+done
+if [ "$LOGIN" != 0 ]; then
+    echo
+    echo "\`POST /login\` (form, password hash of 600,000 PBKDF2-SHA256 rounds by design; wrk timeout 60 s;"
+    echo "\"served\" here: one login per connection, all sent at once, each waiting up to 300 s):"
+    echo
+    echo "| request | conns | req/s | p50 ms | p99 ms | errors | served (first p50/p100 ms) |"
+    echo "|---|---:|---:|---:|---:|---:|---|"
+    for c in $CONNS; do
+        read -r rps rps_min rps_max <<<"$(stats tracksd "POST /login" "$c" 5)"
+        read -r p50 _ _ <<<"$(stats tracksd "POST /login" "$c" 6)"
+        read -r p99 p99_min p99_max <<<"$(stats tracksd "POST /login" "$c" 7)"
+        errs=$(($(sum tracksd "POST /login" "$c" 8) + $(sum tracksd "POST /login" "$c" 9)))
+        read -r served f50 f100 <<<"$(check tracksd "POST /login" "$c")"
+        echo "| \`POST /login\` | $c | $(awk -v m="$rps" -v a="$rps_min" -v b="$rps_max" 'BEGIN { printf "%.1f (%.1f–%.1f)", m, a, b }') | $(ms "$p50") | $(fmt_ms_range "$p99" "$p99_min" "$p99_max") | $errs | $served ($f50/$f100) |"
+    done
+fi
+echo
+echo "| footprint | tracksd | hello (reference) | target | result |"
+echo "|---|---:|---:|---:|---|"
+echo "| RSS idle (VmRSS after start) | $(mib "$IDLE_RSS") | $(mib "$HELLO_IDLE_RSS") | ≤ 3 MiB | $(verdict le "$IDLE_RSS" 3072) |"
+echo "| RSS after the load (VmRSS) | $(mib "$LOAD_RSS") | $(mib "$HELLO_LOAD_RSS") | ≤ 8 MiB | $(verdict le "$LOAD_RSS" 8192) |"
+echo "| peak RSS (VmHWM) | $(mib "$LOAD_HWM") | $(mib "$HELLO_LOAD_HWM") | ≤ 8 MiB | $(verdict le "$LOAD_HWM" 8192) |"
+echo "| exec to first 200, median of $STARTS (min–max) | $T_startup_ms_median ms ($T_startup_ms_min–$T_startup_ms_max) | $H_startup_ms_median ms | ≤ 10 ms | $(verdict le "$T_startup_ms_median" 10) |"
+echo "| stripped binary size | $BIN_SIZE B | $HELLO_SIZE B | ≤ 1,500,000 B | $(verdict le "$BIN_SIZE" 1500000) |"
+echo
+echo "Idle VmHWM was $(mib "$IDLE_HWM"). A tracksd log line under load: \`${LOG_SAMPLE:-none}\`."
