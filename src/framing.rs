@@ -29,7 +29,7 @@ pub enum BodyPlan {
     TooLarge,
 }
 
-/// Checks the header section; `headers` have lower-case names.
+/// Checks the header section (names in any case).
 pub fn check(headers: &[(String, String)]) -> Result<(), Refusal> {
     let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
@@ -88,7 +88,7 @@ fn values<'a>(
 ) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .iter()
-        .filter(move |(n, _)| n == name)
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.trim())
 }
 

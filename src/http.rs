@@ -65,7 +65,8 @@ pub struct Request {
     pub path: String,
     /// The raw query string (without `?`), empty when absent.
     pub query: String,
-    /// Header names in lower case, in arrival order.
+    /// Headers in arrival order, names as sent (look them up with [`Request::header`],
+    /// which ignores case: lower-casing every name cost an allocation each).
     pub headers: Vec<(String, String)>,
     pub body: Body,
     /// The TCP peer's address, if known.
@@ -105,20 +106,20 @@ impl Request {
         self
     }
 
-    /// The last value of a header, by lower-case name.
+    /// The last value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    /// All values of a header, by lower-case name, in arrival order.
+    /// All values of a header, by case-insensitive name, in arrival order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
-            .filter(move |(n, _)| n == name)
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 

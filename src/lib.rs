@@ -3,6 +3,7 @@
 //!
 //! See ARCHITECTURE.md for the map; `main.rs` only calls [`cli::main`].
 
+pub mod access_log;
 pub mod alloc;
 pub mod app;
 pub mod auth;

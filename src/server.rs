@@ -15,6 +15,7 @@
 //! - a request whose body was refused or only partly read is answered and dropped
 //!   on a *reaper* thread, never on the handler loop.
 
+use crate::access_log::{AccessLog, printable};
 use crate::app::App;
 use crate::errors::{RuntimeError, StartupError};
 use crate::framing::{self, BodyPlan, Refusal};
@@ -146,6 +147,7 @@ fn handler_loop(edge: &Edge, rx: &Receiver<Msg>, app: &mut App) -> Result<(), Ru
     let tick = watchdog.unwrap_or(Duration::from_secs(1));
     let mut next_ping = Instant::now();
     let mut drain_until: Option<Instant> = None;
+    let mut log = AccessLog::default();
     loop {
         let wait = match drain_until {
             Some(deadline) => deadline
@@ -154,7 +156,7 @@ fn handler_loop(edge: &Edge, rx: &Receiver<Msg>, app: &mut App) -> Result<(), Ru
             None => tick,
         };
         match rx.recv_timeout(wait) {
-            Ok(Msg::Request(p)) => serve_one(app, *p),
+            Ok(Msg::Request(p)) => serve_one(app, *p, &mut log),
             Ok(Msg::Fatal(e)) => return Err(e),
             Ok(Msg::Stop) if drain_until.is_none() => {
                 eprintln!("tracksd: stopping: no new connections, answering requests in flight");
@@ -188,7 +190,7 @@ fn handler_loop(edge: &Edge, rx: &Receiver<Msg>, app: &mut App) -> Result<(), Ru
 }
 
 /// Answers one request and logs one line about it.
-fn serve_one(app: &mut App, p: Pending) {
+fn serve_one(app: &mut App, p: Pending, log: &mut AccessLog) {
     let started = Instant::now();
     let Pending {
         rq,
@@ -208,16 +210,13 @@ fn serve_one(app: &mut App, p: Pending) {
     } else if rq.respond(wire).is_err() {
         note = " (client gone)";
     }
-    let micros = started.elapsed().as_micros();
-    eprintln!(
-        "{} {} {} {}B {}.{:03}ms{}",
+    log.request(
         req.method.as_str(),
-        printable(&req.path),
+        &req.path,
         status,
         bytes,
-        micros / 1000,
-        micros % 1000,
-        note
+        started.elapsed(),
+        note,
     );
 }
 
@@ -481,19 +480,6 @@ fn to_wire(response: Response) -> tiny_http::Response<Cursor<Vec<u8>>> {
     )
 }
 
-/// The path with control and non-ASCII characters escaped, so a log line stays one line.
-fn printable(path: &str) -> String {
-    path.chars()
-        .flat_map(|c| {
-            if c.is_ascii_graphic() {
-                vec![c]
-            } else {
-                c.escape_default().collect()
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,10 +498,5 @@ mod tests {
             (500, r#"{"detail":"Internal Server Error"}"#)
         );
         assert_eq!(answer(&mut app, &req, router::handle).status, 200);
-    }
-
-    #[test]
-    fn log_paths_stay_on_one_line() {
-        assert_eq!(printable("/a\r\nb\u{e9}"), "/a\\r\\nb\\u{e9}");
     }
 }
