@@ -240,10 +240,7 @@ fn create_track(app: &mut App, req: &Request) -> Response {
 /// `PUT /tracks/{track_id}`: replaces a track. The body's id may be absent (the
 /// path's is used) but must not differ.
 fn replace_track(app: &mut App, req: &Request, raw_id: &str) -> Response {
-    if let Err(r) = auth::authenticate(app, req) {
-        return r;
-    }
-    let id = match track_id(raw_id) {
+    let id = match logged_in_track_id(app, req, raw_id) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -272,12 +269,15 @@ fn replace_track(app: &mut App, req: &Request, raw_id: &str) -> Response {
     }
 }
 
+/// For the writes on one track: the login check first (401 before 422), then the id.
+fn logged_in_track_id(app: &App, req: &Request, raw_id: &str) -> Result<i64, Response> {
+    auth::authenticate(app, req)?;
+    track_id(raw_id)
+}
+
 /// `DELETE /tracks/{track_id}` → 204.
 fn delete_track(app: &mut App, req: &Request, raw_id: &str) -> Response {
-    if let Err(r) = auth::authenticate(app, req) {
-        return r;
-    }
-    let id = match track_id(raw_id) {
+    let id = match logged_in_track_id(app, req, raw_id) {
         Ok(id) => id,
         Err(r) => return r,
     };

@@ -9,7 +9,7 @@
 //! [`OpenError`], and the file is left exactly as it was for a person to look at.
 
 use crate::state_file;
-use crate::tracks::{StoreError, Track, TrackStore, position};
+use crate::tracks::{MemoryStore, StoreError, Track, TrackStore, Undo};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fmt;
@@ -41,8 +41,8 @@ impl std::error::Error for OpenError {}
 #[derive(Debug)]
 pub struct FileStore {
     path: PathBuf,
-    tracks: Vec<Track>,
-    max_tracks: usize,
+    /// What is on disk, in memory.
+    mem: MemoryStore,
     removed_temps: Vec<PathBuf>,
     /// Test seam: when set, every write fails with this error kind.
     #[cfg(test)]
@@ -69,9 +69,8 @@ impl FileStore {
         let bytes = state_file::read_optional(&path)
             .map_err(|e| file_error(format!("cannot read: {e}")))?;
         let store = FileStore {
-            tracks: Vec::new(),
+            mem: MemoryStore::new(Vec::new(), max_tracks),
             path: path.clone(),
-            max_tracks,
             removed_temps,
             #[cfg(test)]
             fail_writes: None,
@@ -80,15 +79,18 @@ impl FileStore {
             Some(bytes) => {
                 let tracks = parse_file(&bytes)
                     .map_err(|why| file_error(format!("does not parse: {why}")))?;
-                Ok(FileStore { tracks, ..store })
+                Ok(FileStore {
+                    mem: MemoryStore::new(tracks, max_tracks),
+                    ..store
+                })
             }
             None => {
                 let store = FileStore {
-                    tracks: Track::seed(),
+                    mem: MemoryStore::new(Track::seed(), max_tracks),
                     ..store
                 };
                 store
-                    .write(&store.tracks)
+                    .write(store.mem.all())
                     .map_err(|e| file_error(format!("cannot write: {e}")))?;
                 Ok(store)
             }
@@ -120,54 +122,39 @@ impl FileStore {
         state_file::write_atomic(&self.path, &to_bytes(tracks))
     }
 
-    /// Makes the change just applied in memory durable, or undoes it with `undo`
-    /// so memory matches the file again.
+    /// Makes the change just applied in memory durable, or takes it back so
+    /// memory matches the file again.
     ///
     /// If the write fails after its rename (only the directory fsync is left), the
     /// new file may be on disk while memory holds the old catalogue; the next
     /// successful write replaces the file with memory's view again.
-    fn commit(&mut self, undo: impl FnOnce(&mut Vec<Track>)) -> Result<(), StoreError> {
-        match self.write(&self.tracks) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                undo(&mut self.tracks);
-                Err(StoreError::Unavailable(format!(
-                    "{}: {e}",
-                    self.path.display()
-                )))
-            }
-        }
+    fn commit(&mut self, applied: Result<Undo, StoreError>) -> Result<(), StoreError> {
+        let undo = applied?;
+        self.write(self.mem.all()).map_err(|e| {
+            self.mem.undo(undo);
+            StoreError::Unavailable(format!("{}: {e}", self.path.display()))
+        })
     }
 }
 
 impl TrackStore for FileStore {
     fn all(&self) -> &[Track] {
-        &self.tracks
+        self.mem.all()
     }
 
     fn insert(&mut self, track: Track) -> Result<(), StoreError> {
-        if self.get(track.id).is_some() {
-            return Err(StoreError::Duplicate);
-        }
-        if self.tracks.len() >= self.max_tracks {
-            return Err(StoreError::Full);
-        }
-        self.tracks.push(track);
-        self.commit(|tracks| {
-            tracks.pop();
-        })
+        let applied = self.mem.apply_insert(track);
+        self.commit(applied)
     }
 
     fn replace(&mut self, track: Track) -> Result<(), StoreError> {
-        let i = position(&self.tracks, track.id)?;
-        let old = std::mem::replace(&mut self.tracks[i], track);
-        self.commit(move |tracks| tracks[i] = old)
+        let applied = self.mem.apply_replace(track);
+        self.commit(applied)
     }
 
     fn remove(&mut self, id: i64) -> Result<(), StoreError> {
-        let i = position(&self.tracks, id)?;
-        let old = self.tracks.remove(i);
-        self.commit(move |tracks| tracks.insert(i, old))
+        let applied = self.mem.apply_remove(id);
+        self.commit(applied)
     }
 }
 

@@ -214,25 +214,65 @@ pub trait TrackStore {
     fn remove(&mut self, id: i64) -> Result<(), StoreError>;
 }
 
-/// Where the track with `id` sits in `tracks`.
-pub(crate) fn position(tracks: &[Track], id: i64) -> Result<usize, StoreError> {
-    tracks
-        .iter()
-        .position(|t| t.id == id)
-        .ok_or(StoreError::NotFound)
-}
-
-/// A store that keeps tracks in memory only (tests, and the pre-durability default).
+/// A store that keeps tracks in memory only (tests), and the in-memory half of
+/// the on-disk store.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     tracks: Vec<Track>,
     max_tracks: usize,
 }
 
+/// How to take back a change [`MemoryStore`] applied (when it could not be made
+/// durable).
+#[derive(Debug)]
+pub(crate) enum Undo {
+    Pop,
+    Put(usize, Track),
+    Reinsert(usize, Track),
+}
+
 impl MemoryStore {
     /// A store holding `tracks`, refusing inserts beyond `max_tracks`.
     pub fn new(tracks: Vec<Track>, max_tracks: usize) -> MemoryStore {
         MemoryStore { tracks, max_tracks }
+    }
+
+    fn position(&self, id: i64) -> Result<usize, StoreError> {
+        self.tracks
+            .iter()
+            .position(|t| t.id == id)
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub(crate) fn apply_insert(&mut self, track: Track) -> Result<Undo, StoreError> {
+        if self.get(track.id).is_some() {
+            return Err(StoreError::Duplicate);
+        }
+        if self.tracks.len() >= self.max_tracks {
+            return Err(StoreError::Full);
+        }
+        self.tracks.push(track);
+        Ok(Undo::Pop)
+    }
+
+    pub(crate) fn apply_replace(&mut self, track: Track) -> Result<Undo, StoreError> {
+        let i = self.position(track.id)?;
+        Ok(Undo::Put(i, std::mem::replace(&mut self.tracks[i], track)))
+    }
+
+    pub(crate) fn apply_remove(&mut self, id: i64) -> Result<Undo, StoreError> {
+        let i = self.position(id)?;
+        Ok(Undo::Reinsert(i, self.tracks.remove(i)))
+    }
+
+    pub(crate) fn undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::Pop => {
+                self.tracks.pop();
+            }
+            Undo::Put(i, old) => self.tracks[i] = old,
+            Undo::Reinsert(i, old) => self.tracks.insert(i, old),
+        }
     }
 }
 
@@ -242,26 +282,15 @@ impl TrackStore for MemoryStore {
     }
 
     fn insert(&mut self, track: Track) -> Result<(), StoreError> {
-        if self.get(track.id).is_some() {
-            return Err(StoreError::Duplicate);
-        }
-        if self.tracks.len() >= self.max_tracks {
-            return Err(StoreError::Full);
-        }
-        self.tracks.push(track);
-        Ok(())
+        self.apply_insert(track).map(drop)
     }
 
     fn replace(&mut self, track: Track) -> Result<(), StoreError> {
-        let i = position(&self.tracks, track.id)?;
-        self.tracks[i] = track;
-        Ok(())
+        self.apply_replace(track).map(drop)
     }
 
     fn remove(&mut self, id: i64) -> Result<(), StoreError> {
-        let i = position(&self.tracks, id)?;
-        self.tracks.remove(i);
-        Ok(())
+        self.apply_remove(id).map(drop)
     }
 }
 
