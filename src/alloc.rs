@@ -1,7 +1,7 @@
 //! The global allocator: the system's, except that huge allocations are lazily
 //! backed anonymous mappings.
 //!
-//! Why: when tiny_http drops a request whose body was not read, it drains the
+//! Why: when tiny-http drops a request whose body was not read, it drains the
 //! rest into `vec![0; remaining]`, so `Content-Length: 1000000000000` asks for a
 //! terabyte at once, which the system allocator refuses and the process aborts.
 //! A `MAP_NORESERVE` mapping of that size costs only address space; the drain
@@ -95,7 +95,7 @@ unsafe impl GlobalAlloc for LazyHugeAlloc {
     }
 }
 
-/// Caps glibc's malloc arenas. tiny_http runs a thread per connection, and by
+/// Caps glibc's malloc arenas. tiny-http runs a thread per connection, and by
 /// default each busy thread may get an arena of its own that keeps freed memory.
 pub fn limit_arenas() {
     #[cfg(target_env = "gnu")]
@@ -122,7 +122,7 @@ mod tests {
         if cfg!(not(target_pointer_width = "64")) {
             return;
         }
-        // What tiny_http does when it drains `Content-Length: 1000000000000`.
+        // What tiny-http does when it drains `Content-Length: 1000000000000`.
         let mut v = vec![0u8; 1_000_000_000_000];
         v[0] = 1;
         v[999_999_999_999] = 2;

@@ -1,6 +1,6 @@
-//! Keeps tiny_http's pool from starving bursts of new connections.
+//! Keeps tiny-http's pool from starving bursts of new connections.
 //!
-//! tiny_http's `TaskPool` runs one connection per thread until it closes. When a
+//! tiny-http's `TaskPool` runs one connection per thread until it closes. When a
 //! connection arrives while the pool counts an idle thread, it is queued rather
 //! than given a new thread, and that count is read before woken threads take
 //! their work: in a burst, several connections queue behind one idle thread and
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// tiny_http's `MIN_THREADS`: the threads that never exit when idle.
+/// tiny-http's `MIN_THREADS`: the threads that never exit when idle.
 const CONNECTIONS: usize = 4;
 /// How long fast rotation lasts after a new connection was seen.
 const BURST_WINDOW: Duration = Duration::from_millis(250);

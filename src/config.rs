@@ -74,7 +74,7 @@ pub struct Config {
     /// `[server] idle_timeout_ms`: a connection silent for this long (mid-request
     /// or between keep-alive requests) is closed; also the socket send timeout.
     pub idle_timeout_ms: u64,
-    /// `[server] ballast`: keep tiny_http's pool from queueing bursts of new
+    /// `[server] ballast`: keep tiny-http's pool from queueing bursts of new
     /// connections (see `ballast.rs`).
     pub ballast: bool,
     pub users: Vec<UserConfig>,

@@ -55,7 +55,7 @@ impl From<crate::config::ConfigError> for StartupError {
 /// supervisor (systemd) restarts it.
 #[derive(Debug)]
 pub enum RuntimeError {
-    /// `recv()` on the listener failed: tiny_http's accept side is gone and will
+    /// `recv()` on the listener failed: tiny-http's accept side is gone and will
     /// never deliver another request.
     Listener(io::Error),
 }

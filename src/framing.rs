@@ -1,6 +1,6 @@
 //! Request framing rules checked before a request reaches the router.
 //!
-//! tiny_http parses framing loosely (any `Transfer-Encoding` means chunked, the
+//! tiny-http parses framing loosely (any `Transfer-Encoding` means chunked, the
 //! first of two `Content-Length`s wins, `+5` and `abc` are accepted). Anything a
 //! front proxy could read differently is refused here, so no second request can
 //! be smuggled inside a body.
@@ -9,7 +9,7 @@
 pub const MAX_HEADERS: usize = 100;
 /// The most bytes all header names and values together may take.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Bodies up to this size arrive already read by tiny_http's connection thread
+/// Bodies up to this size arrive already read by tiny-http's connection thread
 /// (when no `Expect` header asks for `100 Continue`).
 pub const PREREAD_BODY_BYTES: u64 = 1024;
 
@@ -21,7 +21,7 @@ pub type Refusal = (u16, &'static str);
 pub enum BodyPlan {
     /// No body at all.
     Empty,
-    /// tiny_http has already read it into memory: reading cannot block.
+    /// tiny-http has already read it into memory: reading cannot block.
     Preread,
     /// It must still come off the socket (up to the limit), which may block.
     Stream,

@@ -1,6 +1,6 @@
 //! The owned request and response values that the router works on.
 //!
-//! These types know nothing about sockets or `tiny_http`: the server loop builds a
+//! These types know nothing about sockets or tiny-http: the server loop builds a
 //! [`Request`] from the wire and writes a [`Response`] back, so the whole of the
 //! application logic can be exercised in unit tests with plain values.
 

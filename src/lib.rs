@@ -1,5 +1,5 @@
 //! tracksd: a music-tracks catalogue with username/password login and signed
-//! session cookies, served by one synchronous `tiny_http` loop.
+//! session cookies, served by one synchronous tiny-http loop.
 //!
 //! See ARCHITECTURE.md for the map; `main.rs` only calls [`cli::main`].
 

@@ -1,6 +1,6 @@
 //! The route table and the pure request → response function.
 //!
-//! Architecture invariant: nothing here touches a socket, a clock or `tiny_http`;
+//! Architecture invariant: nothing here touches a socket, a clock or tiny-http;
 //! [`handle`] is a function of the request value and the application state.
 
 use crate::app::App;

@@ -13,9 +13,9 @@ use std::time::Duration;
 const LISTEN_FDS_START: RawFd = 3;
 
 /// Sets receive and send timeouts on the listening socket. Linux copies them to
-/// every accepted socket, which is the only way to give tiny_http's connections
+/// every accepted socket, which is the only way to give tiny-http's connections
 /// an idle timeout; it also makes `accept()` time out, which the edge handles by
-/// rebuilding its tiny_http server on the same socket.
+/// rebuilding its tiny-http server on the same socket.
 pub fn set_timeouts(listener: &TcpListener, timeout: Duration) -> io::Result<()> {
     let tv = libc::timeval {
         tv_sec: timeout.as_secs() as libc::time_t,
@@ -53,7 +53,7 @@ pub fn activated_listener(
     // SAFETY: systemd hands fd 3 to this process as a listening socket; we take
     // ownership of it exactly once.
     let listener = unsafe { TcpListener::from_raw_fd(LISTEN_FDS_START) };
-    // tiny_http's accept loop expects blocking accepts.
+    // tiny-http's accept loop expects blocking accepts.
     listener.set_nonblocking(false)?;
     // SAFETY: fd 3 is ours; keep it out of any child process.
     unsafe { libc::fcntl(LISTEN_FDS_START, libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -61,7 +61,7 @@ pub fn activated_listener(
 }
 
 /// Makes every pending and future `accept()` on the socket fail, which ends
-/// tiny_http's accept thread: the first step of a graceful stop.
+/// tiny-http's accept thread: the first step of a graceful stop.
 pub fn stop_accepting(listener: &TcpListener) {
     // SAFETY: a valid fd we own; shutdown does not close it.
     unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RD) };
