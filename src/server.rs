@@ -274,7 +274,7 @@ fn start_pump(edge: Arc<Edge>) -> std::io::Result<()> {
 fn pump(edge: Arc<Edge>, server: tiny_http::Server) {
     let started = Instant::now();
     let mut poisoned: HashMap<SocketAddr, Instant> = HashMap::new();
-    let mut peers = RecentPeers::default();
+    let mut peers = crate::ballast::RecentPeers::default();
     let error = loop {
         match server.recv() {
             Ok(rq) => {
@@ -303,26 +303,6 @@ fn pump(edge: Arc<Edge>, server: tiny_http::Server) {
     // timeout means they are all closed.
     while let Ok(Some(rq)) = server.recv_timeout(edge.idle_timeout) {
         triage(&edge, rq, &mut poisoned);
-    }
-}
-
-/// The peers a pump has seen lately, to notice new connections.
-#[derive(Default)]
-struct RecentPeers {
-    seen: HashMap<SocketAddr, Instant>,
-}
-
-impl RecentPeers {
-    /// Whether `peer` was not seen within `window`; remembers it either way.
-    fn is_new(&mut self, peer: SocketAddr, window: Duration) -> bool {
-        let now = Instant::now();
-        if self.seen.len() >= 4096 {
-            self.seen.retain(|_, at| now.duration_since(*at) < window);
-        }
-        match self.seen.insert(peer, now) {
-            Some(at) => now.duration_since(at) >= window,
-            None => true,
-        }
     }
 }
 
