@@ -31,7 +31,15 @@ impl Track {
             return Err(vec![ErrorItem::model_attributes_type(body.clone())]);
         };
         let mut errors = Vec::new();
-        let id = int_field(obj, body, "id", None, &mut errors);
+        // Numbers beyond 64 bits saturate while parsing; keeping the two extremes
+        // out of range makes them a 422 instead of aliasing one id.
+        let id = int_field(
+            obj,
+            body,
+            "id",
+            Some((i64::MIN + 1, i64::MAX - 1)),
+            &mut errors,
+        );
         let title = text_field(obj, body, "title", true, &mut errors);
         let artist = text_field(obj, body, "artist", true, &mut errors);
         let album = text_field(obj, body, "album", false, &mut errors);
@@ -353,6 +361,20 @@ mod tests {
             Track::parse(&t("é".repeat(201))).unwrap_err()[0].kind,
             "string_too_long"
         );
+    }
+
+    #[test]
+    fn ids_beyond_64_bits_are_refused_not_aliased() {
+        let t = |id: Value| json!({"id": id, "title": "T", "artist": "A", "year": 1});
+        for huge in [
+            json!(18446744073709551615u64),
+            json!("99999999999999999999"),
+            json!("-99999999999999999999"),
+        ] {
+            let errs = Track::parse(&t(huge.clone())).unwrap_err();
+            assert_eq!(errs[0].loc[1], "id", "{huge}");
+        }
+        assert!(Track::parse(&t(json!(9_007_199_254_740_993i64))).is_ok());
     }
 
     #[test]

@@ -182,8 +182,10 @@ pub fn parse_int(text: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let magnitude = digits.parse::<i64>().unwrap_or(i64::MAX);
-    Some(if negative { -magnitude } else { magnitude })
+    // Longer than i128 can hold is as out of range as anything beyond i64.
+    let magnitude = digits.parse::<i128>().unwrap_or(i128::MAX);
+    let value = if negative { -magnitude } else { magnitude };
+    Some(value.clamp(i64::MIN.into(), i64::MAX.into()) as i64)
 }
 
 /// Parses a boolean the way pydantic parses a query string.
@@ -226,6 +228,7 @@ mod tests {
         assert_eq!(parse_int("+5"), Some(5));
         assert_eq!(parse_int("-3"), Some(-3));
         assert_eq!(parse_int("99999999999999999999"), Some(i64::MAX));
+        assert_eq!(parse_int("-99999999999999999999"), Some(i64::MIN));
         for bad in ["", "abc", "1.5", "-", "1e3", "0x10", "١"] {
             assert_eq!(parse_int(bad), None, "{bad}");
         }
