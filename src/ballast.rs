@@ -102,7 +102,7 @@ impl Ballast {
     }
 }
 
-/// The peers a pump has seen lately, to notice new connections.
+/// The peers the edge has seen lately, to notice new connections.
 #[derive(Default)]
 pub struct RecentPeers {
     seen: HashMap<SocketAddr, Instant>,

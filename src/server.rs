@@ -8,10 +8,11 @@
 //! bodies on the dropping thread (README, "Limits and hardening"). So:
 //! - the listening socket carries receive/send timeouts that accepted sockets
 //!   inherit (`sockets::set_timeouts`), which closes idle connections;
-//! - a *pump* thread per tiny_http server takes requests off `recv()`, checks
-//!   framing, reads bodies that could block on a thread of their own, and hands
-//!   finished requests to the handler loop; when the accept side dies (a timeout,
-//!   EMFILE, …) it builds a new server on the same socket and drains the old one;
+//! - the handler loop takes requests straight off `recv()` and checks framing;
+//!   bodies that could block are read on a thread of their own, which hands the
+//!   finished request back over a channel (and wakes the loop); when the accept
+//!   side dies (a timeout, EMFILE, …) the loop builds a new server on the same
+//!   socket and a drain thread serves the old one's remaining connections;
 //! - a request whose body was refused or only partly read is answered and dropped
 //!   on a *reaper* thread, never on the handler loop.
 
@@ -26,7 +27,7 @@ use std::io::{Cursor, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -73,11 +74,9 @@ pub fn bind(
     })
 }
 
-/// What the pumps and the signal thread tell the handler loop.
+/// What body, drain and signal threads tell the handler loop.
 enum Msg {
     Request(Box<Pending>),
-    /// The accept side cannot be rebuilt: exit so the supervisor restarts us.
-    Fatal(RuntimeError),
     /// SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0.
     Stop,
 }
@@ -92,21 +91,44 @@ struct Pending {
     must_reap: bool,
 }
 
-/// State shared by the pumps, the handler loop and the signal thread.
+/// State shared by the handler loop, the drain and body threads, and the signal thread.
 struct Edge {
     tcp: TcpListener,
     ballast: Option<Arc<crate::ballast::Ballast>>,
     idle_timeout: Duration,
     tx: Mutex<Sender<Msg>>,
+    /// The server the handler loop waits on, so that `send` can wake it.
+    current: Mutex<Option<Arc<tiny_http::Server>>>,
     stopping: AtomicBool,
     body_readers: AtomicUsize,
 }
 
 impl Edge {
+    /// Hands a message to the handler loop and wakes it from `recv`.
     fn send(&self, msg: Msg) {
         // The handler loop only goes away when the process exits.
         let _ = self.tx.lock().map(|tx| tx.send(msg));
+        if let Ok(current) = self.current.lock()
+            && let Some(server) = current.as_ref()
+        {
+            server.unblock();
+        }
     }
+}
+
+/// What triage remembers about the connections of one tiny_http server.
+#[derive(Default)]
+struct Triage {
+    /// Connections that sent a malformed request, refused until this instant.
+    poisoned: HashMap<SocketAddr, Instant>,
+    peers: crate::ballast::RecentPeers,
+}
+
+/// The accept side died and is not rebuilt yet.
+struct Rebuild {
+    since: Instant,
+    next_try: Instant,
+    backoff: Duration,
 }
 
 /// Serves until a stop signal (Ok) or until the accept side cannot be rebuilt.
@@ -127,65 +149,149 @@ pub fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
         ballast,
         idle_timeout,
         tx: Mutex::new(tx),
+        current: Mutex::new(None),
         stopping: AtomicBool::new(false),
         body_readers: AtomicUsize::new(0),
     });
     let for_signal = edge.clone();
     crate::signals::on_termination(move || for_signal.send(Msg::Stop))
         .map_err(RuntimeError::Listener)?;
-    start_pump(edge.clone()).map_err(RuntimeError::Listener)?;
+    let server = new_server(&edge).map_err(RuntimeError::Listener)?;
     let _ = sd_notify::notify("READY=1");
-    let result = handler_loop(&edge, &rx, app);
+    let result = handler_loop(&edge, &rx, app, server);
     let _ = sd_notify::notify("STOPPING=1");
     result
 }
 
-/// The one handler loop: routes requests one at a time, and pings the watchdog
-/// while it is healthy.
-fn handler_loop(edge: &Edge, rx: &Receiver<Msg>, app: &mut App) -> Result<(), RuntimeError> {
+/// The one handler loop: takes requests straight off the current tiny_http
+/// server (no thread hop on the hot path) and messages from the other threads,
+/// routes them one at a time, rebuilds the accept side when it dies, and pings
+/// the watchdog while it is healthy.
+fn handler_loop(
+    edge: &Arc<Edge>,
+    rx: &Receiver<Msg>,
+    app: &mut App,
+    mut server: Arc<tiny_http::Server>,
+) -> Result<(), RuntimeError> {
     let watchdog = sd_notify::watchdog_interval();
     let tick = watchdog.unwrap_or(Duration::from_secs(1));
     let mut next_ping = Instant::now();
     let mut drain_until: Option<Instant> = None;
     let mut log = AccessLog::default();
+    let mut triage_state = Triage::default();
+    let mut server_started = Instant::now();
+    let mut rebuild: Option<Rebuild> = None;
     loop {
-        let wait = match drain_until {
+        while let Ok(msg) = rx.try_recv() {
+            on_message(edge, app, msg, &mut log, &mut drain_until);
+        }
+        let now = Instant::now();
+        if let Some(r) = rebuild.as_mut()
+            && now >= r.next_try
+        {
+            match new_server(edge) {
+                Ok(new) => {
+                    drain_old(edge.clone(), std::mem::replace(&mut server, new));
+                    triage_state = Triage::default();
+                    server_started = now;
+                    rebuild = None;
+                }
+                Err(e) if r.since.elapsed() > REBUILD_GIVE_UP => {
+                    return Err(RuntimeError::Listener(e));
+                }
+                Err(_) => {
+                    r.next_try = now + r.backoff;
+                    r.backoff = (r.backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+        if drain_until.is_some_and(|d| now >= d) {
+            return Ok(());
+        }
+        let mut wait = match drain_until {
             Some(deadline) => deadline
-                .saturating_duration_since(Instant::now())
+                .saturating_duration_since(now)
                 .min(Duration::from_millis(100)),
             None => tick,
         };
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Request(p)) => serve_one(app, *p, &mut log),
-            Ok(Msg::Fatal(e)) => return Err(e),
-            Ok(Msg::Stop) if drain_until.is_none() => {
-                eprintln!("tracksd: stopping: no new connections, answering requests in flight");
-                let _ = sd_notify::notify("STOPPING=1");
-                edge.stopping.store(true, Ordering::SeqCst);
-                if let Some(b) = &edge.ballast {
-                    b.stop();
-                }
-                sockets::stop_accepting(&edge.tcp);
-                drain_until = Some(Instant::now() + DRAIN_FOR);
-            }
-            Ok(Msg::Stop) => {}
-            // Draining: a quiet 100 ms with no body still arriving, or the deadline, ends it.
-            Err(RecvTimeoutError::Timeout)
-                if drain_until.is_some() && edge.body_readers.load(Ordering::SeqCst) == 0 =>
-            {
-                return Ok(());
-            }
-            Err(RecvTimeoutError::Timeout) if drain_until.is_some() => {}
-            Err(RecvTimeoutError::Timeout) => crate::alloc::return_free_memory(),
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        if let Some(r) = &rebuild {
+            wait = wait.min(r.next_try.saturating_duration_since(now));
         }
-        if drain_until.is_some_and(|d| Instant::now() >= d) {
-            return Ok(());
+        match server.recv_timeout(wait) {
+            Ok(Some(rq)) => {
+                if let Some(p) = triage(edge, rq, &mut triage_state) {
+                    serve_one(app, p, &mut log);
+                }
+            }
+            // A wake-up from `Edge::send`, or a quiet spell.
+            Ok(None) => match rx.try_recv() {
+                Ok(msg) => on_message(edge, app, msg, &mut log, &mut drain_until),
+                // Draining: a quiet 100 ms with no body still arriving ends it.
+                Err(_)
+                    if drain_until.is_some()
+                        && now.elapsed() >= wait
+                        && edge.body_readers.load(Ordering::SeqCst) == 0 =>
+                {
+                    return Ok(());
+                }
+                Err(_) if drain_until.is_none() && now.elapsed() >= wait => {
+                    crate::alloc::return_free_memory();
+                }
+                Err(_) => {}
+            },
+            // Our own stop closed the accept side: keep answering what is in flight.
+            Err(_) if edge.stopping.load(Ordering::SeqCst) => {}
+            Err(e) if !sockets::accept_error_is_transient(&e) => {
+                return Err(RuntimeError::Listener(e));
+            }
+            Err(e) => {
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) {
+                    eprintln!("tracksd: accept failed ({e}); restarting the accept thread");
+                }
+                // A server that died at once (EMFILE and the like) must not spin.
+                let pause = if server_started.elapsed() < Duration::from_millis(100) {
+                    Duration::from_millis(50)
+                } else {
+                    Duration::ZERO
+                };
+                rebuild.get_or_insert(Rebuild {
+                    since: now,
+                    next_try: now + pause,
+                    backoff: Duration::from_millis(10),
+                });
+            }
         }
         if watchdog.is_some() && Instant::now() >= next_ping {
             let _ = sd_notify::notify("WATCHDOG=1");
             next_ping = Instant::now() + tick;
         }
+    }
+}
+
+/// Acts on one message from another thread.
+fn on_message(
+    edge: &Edge,
+    app: &mut App,
+    msg: Msg,
+    log: &mut AccessLog,
+    drain_until: &mut Option<Instant>,
+) {
+    match msg {
+        Msg::Request(p) => serve_one(app, *p, log),
+        Msg::Stop if drain_until.is_none() => {
+            eprintln!("tracksd: stopping: no new connections, answering requests in flight");
+            let _ = sd_notify::notify("STOPPING=1");
+            edge.stopping.store(true, Ordering::SeqCst);
+            if let Some(b) = &edge.ballast {
+                b.stop();
+            }
+            sockets::stop_accepting(&edge.tcp);
+            *drain_until = Some(Instant::now() + DRAIN_FOR);
+        }
+        Msg::Stop => {}
     }
 }
 
@@ -257,109 +363,65 @@ fn reap(rq: tiny_http::Request, wire: tiny_http::Response<Cursor<Vec<u8>>>) {
     }
 }
 
-/// Starts a tiny_http server on a clone of the listening socket, with its pump.
-fn start_pump(edge: Arc<Edge>) -> std::io::Result<()> {
+/// Starts a tiny_http server (and so an accept thread) on a clone of the
+/// listening socket, and makes it the one `Edge::send` wakes.
+fn new_server(edge: &Edge) -> std::io::Result<Arc<tiny_http::Server>> {
     let tcp = edge.tcp.try_clone()?;
     let server = catch_unwind(|| tiny_http::Server::from_listener(tcp, None))
         .map_err(|_| std::io::Error::other("cannot start the accept thread"))?
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    std::thread::Builder::new()
-        .name("pump".into())
-        .spawn(move || pump(edge, server))
-        .map(|_| ())
+    let server = Arc::new(server);
+    if let Ok(mut current) = edge.current.lock() {
+        *current = Some(server.clone());
+    }
+    Ok(server)
 }
 
-/// Takes requests off one tiny_http server until its accept side dies; then
-/// starts its successor and drains the connections this one still has.
-fn pump(edge: Arc<Edge>, server: tiny_http::Server) {
-    let started = Instant::now();
-    let mut poisoned: HashMap<SocketAddr, Instant> = HashMap::new();
-    let mut peers = crate::ballast::RecentPeers::default();
-    let error = loop {
-        match server.recv() {
-            Ok(rq) => {
-                if let (Some(b), Some(peer)) = (&edge.ballast, rq.remote_addr())
-                    && peers.is_new(*peer, edge.idle_timeout)
-                {
-                    b.new_connection();
+/// Serves the connections a replaced server still has, from a thread of its own,
+/// until it has been quiet for longer than the idle timeout (they are all closed then).
+fn drain_old(edge: Arc<Edge>, old: Arc<tiny_http::Server>) {
+    let _ = std::thread::Builder::new()
+        .name("drain".into())
+        .spawn(move || {
+            let mut triage_state = Triage::default();
+            while let Ok(Some(rq)) = old.recv_timeout(edge.idle_timeout) {
+                if let Some(p) = triage(&edge, rq, &mut triage_state) {
+                    edge.send(Msg::Request(Box::new(p)));
                 }
-                triage(&edge, rq, &mut poisoned)
             }
-            Err(e) => break e,
-        }
-    };
-    if !edge.stopping.load(Ordering::SeqCst) {
-        if !sockets::accept_error_is_transient(&error) {
-            edge.send(Msg::Fatal(RuntimeError::Listener(error)));
-            return;
-        }
-        // A server that died at once (EMFILE and the like) must not spin.
-        if started.elapsed() < Duration::from_millis(100) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        rebuild(&edge, &error);
-    }
-    // Old connections still deliver here; a quiet spell longer than the idle
-    // timeout means they are all closed.
-    while let Ok(Some(rq)) = server.recv_timeout(edge.idle_timeout) {
-        triage(&edge, rq, &mut poisoned);
-    }
+        });
 }
 
-/// Builds a new tiny_http server on the same socket, retrying with backoff; exits
-/// for restart if that keeps failing.
-fn rebuild(edge: &Arc<Edge>, cause: &std::io::Error) {
-    let quiet = matches!(
-        cause.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    );
-    if !quiet {
-        eprintln!("tracksd: accept failed ({cause}); restarting the accept thread");
-    }
-    let first_try = Instant::now();
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        match start_pump(edge.clone()) {
-            Ok(()) => return,
-            Err(e) if first_try.elapsed() > REBUILD_GIVE_UP => {
-                edge.send(Msg::Fatal(RuntimeError::Listener(e)));
-                return;
-            }
-            Err(_) => {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        }
-    }
-}
-
-/// Turns a tiny_http request into a [`Pending`] and sends it on, reading a body
-/// that could block on a thread of its own.
-fn triage(
-    edge: &Arc<Edge>,
-    mut rq: tiny_http::Request,
-    poisoned: &mut HashMap<SocketAddr, Instant>,
-) {
-    let mut req = to_request(&rq);
+/// Turns a tiny_http request into a [`Pending`] ready to be answered, or hands
+/// it to a body thread (which sends it on) when its body could block.
+fn triage(edge: &Arc<Edge>, mut rq: tiny_http::Request, state: &mut Triage) -> Option<Pending> {
     let peer = rq.remote_addr().copied();
+    if let (Some(b), Some(p)) = (&edge.ballast, peer)
+        && state.peers.is_new(p, edge.idle_timeout)
+    {
+        b.new_connection();
+    }
+    let mut req = to_request(&rq);
     let now = Instant::now();
-    poisoned.retain(|_, until| *until > now);
+    if !state.poisoned.is_empty() {
+        state.poisoned.retain(|_, until| *until > now);
+    }
     // After a framing error nothing else from that connection is trusted: its
     // "next request" may be the body of the bad one.
-    let refusal = match peer.and_then(|p| poisoned.get(&p)) {
+    let refusal = match peer.and_then(|p| state.poisoned.get(&p)) {
         Some(_) => Some((400, "Refused: this connection sent a malformed request")),
         None => framing::check(&req.headers).err(),
     };
     if let Some(refusal) = refusal {
         if let Some(p) = peer {
-            poisoned.insert(p, now + edge.idle_timeout * 2);
+            state.poisoned.insert(p, now + edge.idle_timeout * 2);
         }
-        return edge.send(Msg::Request(Box::new(Pending {
+        return Some(Pending {
             rq,
             req,
             refusal: Some(refusal),
             must_reap: true,
-        })));
+        });
     }
     let (body, must_reap) = match framing::body_plan(&req.headers, MAX_BODY_BYTES as u64) {
         BodyPlan::Empty => (Body::Bytes(Vec::new()), false),
@@ -368,26 +430,27 @@ fn triage(
         BodyPlan::Stream => return stream_body(edge, rq, req),
     };
     req.body = body;
-    edge.send(Msg::Request(Box::new(Pending {
+    Some(Pending {
         rq,
         req,
         refusal: None,
         must_reap,
-    })));
+    })
 }
 
 /// Reads a body that may still be on the wire, on its own thread, then sends the
-/// request on. Reads are bounded by the limit and the socket timeout.
-fn stream_body(edge: &Arc<Edge>, mut rq: tiny_http::Request, mut req: Request) {
+/// request on. Reads are bounded by the limit and the socket timeout. Too many
+/// at once: the request is refused (returned, to be answered now).
+fn stream_body(edge: &Arc<Edge>, mut rq: tiny_http::Request, mut req: Request) -> Option<Pending> {
     let busy = edge.body_readers.fetch_add(1, Ordering::SeqCst) >= MAX_BODY_READERS;
     if busy {
         edge.body_readers.fetch_sub(1, Ordering::SeqCst);
-        return edge.send(Msg::Request(Box::new(Pending {
+        return Some(Pending {
             rq,
             req,
             refusal: Some((503, "Server busy")),
             must_reap: true,
-        })));
+        });
     }
     let edge = edge.clone();
     let _ = std::thread::Builder::new()
@@ -408,6 +471,7 @@ fn stream_body(edge: &Arc<Edge>, mut rq: tiny_http::Request, mut req: Request) {
                 must_reap: true,
             })));
         });
+    None
 }
 
 /// Reads at most one byte more than the limit; `None` if the body broke off.
