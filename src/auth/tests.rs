@@ -38,6 +38,16 @@ fn logout(app: &mut App, target: &str, cookie: &str) -> Response {
     )
 }
 
+/// The `name=value` part of a response's Set-Cookie.
+fn cookie_pair(r: &Response) -> String {
+    r.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 const CLEAR: &str =
     "my_session_id=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly; samesite=strict";
 
@@ -174,25 +184,19 @@ fn logout_revokes_and_clears() {
 fn logout_all_revokes_earlier_sessions_only() {
     let mut app = app_with("");
     let first = login_cookie(&mut app);
-    let second = login(&mut app, "username=john&password=password", NOW_MS + 5);
-    let second = second
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let second = cookie_pair(&login(
+        &mut app,
+        "username=john&password=password",
+        NOW_MS + 5,
+    ));
     let r = logout(&mut app, "/logout?all=true", &first);
     assert_eq!(r.status, 200);
     assert_eq!(me(&mut app, &second, NOW_MS + 20).status, 401);
-    let third = login(&mut app, "username=john&password=password", NOW_MS + 11);
-    let third = third
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let third = cookie_pair(&login(
+        &mut app,
+        "username=john&password=password",
+        NOW_MS + 11,
+    ));
     assert_eq!(me(&mut app, &third, NOW_MS + 20).status, 200);
     assert_eq!(logout(&mut app, "/logout?all=maybe", &third).status, 422);
 }

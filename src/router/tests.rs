@@ -50,13 +50,7 @@ fn get(app: &mut App, target: &str) -> Response {
 }
 
 fn post_json(app: &mut App, body: &str) -> Response {
-    let cookie = login_cookie(app);
-    let mut req = Request::new(Method::Post, "/tracks")
-        .with_header("content-type", "application/json")
-        .with_header("cookie", &cookie)
-        .with_body(body);
-    req.now_ms = NOW_MS;
-    handle(app, &req)
+    authed(app, Method::Post, "/tracks", body)
 }
 
 #[test]
