@@ -8,9 +8,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::random;
 
 /// Shortest accepted key, in characters; a generated key has 43.
@@ -179,9 +176,7 @@ fn create_key_file(path: &Path) -> io::Result<String> {
         .mode(0o700)
         .create(parent)?;
 
-    let mut raw = [0u8; 32];
-    random::fill(&mut raw)?;
-    let key = URL_SAFE_NO_PAD.encode(raw);
+    let key = random::token_b64url(32)?;
 
     // create_new: never truncate a key someone else just wrote. The mode is
     // set at creation so the key is never briefly world-readable.

@@ -90,11 +90,6 @@ impl SessionCookies {
             None => IncomingCookie::Invalid,
         }
     }
-
-    /// How long sessions live, in seconds.
-    pub fn max_age_secs(&self) -> u64 {
-        self.config.max_age_secs
-    }
 }
 
 /// The value of cookie `name` across all `Cookie` headers, parsed as Starlette
