@@ -84,10 +84,17 @@ fn socket_activation_serves_the_passed_socket() {
         .arg("--config")
         .arg(&config)
         .stderr(std::process::Stdio::piped());
-    // SAFETY: dup2 in the child between fork and exec, on fds we own.
+    // SAFETY: dup2/fcntl in the child between fork and exec, on fds we own.
+    // If the listener already is fd 3, dup2 is a no-op that would leave its
+    // close-on-exec flag set, so clear the flag instead.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(fd, 3) < 0 {
+            let rc = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if rc < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
