@@ -1,7 +1,7 @@
 //! The application state the router works on, and how it is built at start.
 
 use crate::config::Config;
-use crate::errors::StartupError;
+use crate::errors::{FileError, StartupError};
 use crate::revocation::RevocationList;
 use crate::session::{SessionCookies, SidGenerator};
 use crate::throttle::LoginThrottle;
@@ -25,27 +25,22 @@ impl App {
     /// Builds the state for `config` with the session `secrets` (oldest first),
     /// opening the stores under `state_dir`. `now_ms` prunes expired revocations.
     pub fn open(config: Config, secrets: &[String], now_ms: u64) -> Result<App, StartupError> {
-        let state_error = |reason: String| StartupError::State {
-            path: config.state_dir.display().to_string(),
-            reason,
+        let state_error = |reason: String| {
+            StartupError::State(FileError {
+                path: config.state_dir.clone(),
+                reason,
+            })
         };
         crate::state_file::ensure_dir(&config.state_dir)
             .map_err(|e| state_error(format!("cannot create: {e}")))?;
         let revoked = RevocationList::open(&config.state_dir, config.session.max_age_secs, now_ms)
-            .map_err(|reason| StartupError::State {
-                path: "revoked sessions".into(),
-                reason,
-            })?;
+            .map_err(StartupError::State)?;
         let cookies = SessionCookies::new(secrets, config.session.clone())
             .ok_or_else(|| state_error("no session keys".into()))?;
         let mut seed = [0u8; 32];
         crate::random::fill(&mut seed).map_err(|e| state_error(format!("no random bytes: {e}")))?;
-        let tracks = FileStore::open(&config.state_dir, config.tracks.max_tracks).map_err(|e| {
-            StartupError::State {
-                path: e.path.display().to_string(),
-                reason: e.reason,
-            }
-        })?;
+        let tracks = FileStore::open(&config.state_dir, config.tracks.max_tracks)
+            .map_err(StartupError::State)?;
         for temp in tracks.removed_temps() {
             eprintln!(
                 "tracksd: removed {} left by an interrupted write",

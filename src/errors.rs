@@ -3,6 +3,23 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A file that cannot be used, and why, in one line: `<path>: <reason>`.
+/// The reason never contains secrets (key material, passwords).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for FileError {}
 
 /// A reason the service cannot start. Each is reported as one line on stderr.
 #[derive(Debug)]
@@ -14,7 +31,7 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: io::Error },
     /// A state file or directory is unusable: unreadable, corrupt or not creatable
     /// (exit 2: a person must look at it; we never "repair" it silently).
-    State { path: String, reason: String },
+    State(FileError),
     /// The session key file or credential is missing, unreadable or too weak (exit 2).
     Keys(crate::keys::KeyError),
     /// The command line is wrong (exit 2).
@@ -36,7 +53,7 @@ impl fmt::Display for StartupError {
         match self {
             StartupError::Config(e) => write!(f, "config error: {e}"),
             StartupError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
-            StartupError::State { path, reason } => write!(f, "state error: {path}: {reason}"),
+            StartupError::State(e) => write!(f, "state error: {e}"),
             StartupError::Keys(e) => write!(f, "session key error: {e}"),
             StartupError::Usage(msg) => write!(f, "usage error: {msg} (see tracksd --help)"),
         }

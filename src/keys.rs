@@ -44,22 +44,8 @@ impl fmt::Debug for SessionKeys {
     }
 }
 
-/// Why the keys could not be loaded or created.
-#[derive(Debug)]
-pub struct KeyError {
-    /// The file at fault.
-    pub path: PathBuf,
-    /// Human-readable cause; never contains key material.
-    pub reason: String,
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.reason)
-    }
-}
-
-impl std::error::Error for KeyError {}
+/// Why the keys could not be loaded or created (the reason never contains key material).
+pub type KeyError = crate::errors::FileError;
 
 fn key_error(path: &Path, reason: impl Into<String>) -> KeyError {
     KeyError {

@@ -4,6 +4,7 @@
 //! session id here until the cookie would have expired anyway; "log out
 //! everywhere" records a per-user cut-off time instead.
 
+use crate::errors::FileError;
 use crate::state_file;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -38,13 +39,18 @@ impl RevocationList {
         state_dir: &Path,
         max_age_secs: u64,
         now_ms: u64,
-    ) -> Result<RevocationList, String> {
+    ) -> Result<RevocationList, FileError> {
         let path = state_dir.join("revoked.json");
+        let error = |reason: String| FileError {
+            path: path.clone(),
+            reason,
+        };
         let state = match state_file::read_optional(&path) {
             Ok(None) => Revoked::default(),
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{}: does not parse: {e}", path.display()))?,
-            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+            Ok(Some(bytes)) => {
+                serde_json::from_slice(&bytes).map_err(|e| error(format!("does not parse: {e}")))?
+            }
+            Err(e) => return Err(error(format!("cannot read: {e}"))),
         };
         let mut list = RevocationList {
             path,
@@ -170,7 +176,10 @@ mod tests {
         let d = dir("corrupt");
         std::fs::write(d.join("revoked.json"), b"{oops").unwrap();
         let e = RevocationList::open(&d, 10, 0).unwrap_err();
-        assert!(e.contains("revoked.json: does not parse"), "{e}");
+        assert!(
+            e.to_string().contains("revoked.json: does not parse"),
+            "{e}"
+        );
         assert_eq!(std::fs::read(d.join("revoked.json")).unwrap(), b"{oops");
     }
 }

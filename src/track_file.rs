@@ -12,7 +12,6 @@ use crate::state_file;
 use crate::tracks::{MemoryStore, StoreError, Track, TrackStore, Undo};
 use serde_json::Value;
 use std::collections::HashSet;
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -23,19 +22,7 @@ pub const TRACKS_FILE: &str = "tracks.json";
 const FIELDS: [&str; 6] = ["id", "title", "artist", "album", "year", "label"];
 
 /// Why the store could not be opened: the file or directory, and a one-line reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenError {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.reason)
-    }
-}
-
-impl std::error::Error for OpenError {}
+pub type OpenError = crate::errors::FileError;
 
 /// Tracks kept in memory and mirrored, whole, to `tracks.json`.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 use crate::app::App;
 use crate::http::{Method, Request, Response};
 use crate::router::handle;
-use crate::router::tests::{NOW_MS, app_with, login_cookie};
+use crate::router::tests::{NOW_MS, app_with, cookie_pair, login_cookie};
 
 fn at(mut req: Request, now_ms: u64) -> Request {
     req.now_ms = now_ms;
@@ -36,16 +36,6 @@ fn logout(app: &mut App, target: &str, cookie: &str) -> Response {
             NOW_MS + 10,
         ),
     )
-}
-
-/// The `name=value` part of a response's Set-Cookie.
-fn cookie_pair(r: &Response) -> String {
-    r.header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 const CLEAR: &str =

@@ -37,6 +37,11 @@ pub(crate) fn login_cookie(app: &mut App) -> String {
     req.now_ms = NOW_MS;
     let r = handle(app, &req);
     assert_eq!(r.status, 200, "{}", r.body_text());
+    cookie_pair(&r)
+}
+
+/// The `name=value` part of a response's Set-Cookie.
+pub(crate) fn cookie_pair(r: &Response) -> String {
     r.header("set-cookie")
         .unwrap()
         .split(';')
