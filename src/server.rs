@@ -28,7 +28,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Largest request body read into memory; a larger declared body gets 413 unread.
@@ -39,6 +39,32 @@ const MAX_BODY_READERS: usize = 32;
 const REBUILD_GIVE_UP: Duration = Duration::from_secs(60);
 /// How long a graceful stop waits for in-flight requests.
 const DRAIN_FOR: Duration = Duration::from_millis(1500);
+/// Longest the handler loop sleeps without looking at [`TINY_HTTP_PANICKED`].
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Set by the panic hook when one of tiny_http's threads panics.
+static TINY_HTTP_PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// tiny_http's accept thread `unwrap()`s a `try_clone()` of every accepted socket
+/// and starts connection threads with `thread::spawn`, so running out of
+/// descriptors or threads at the wrong moment panics it: it never accepts again,
+/// and `recv` never says so (a flaky CI failure showed it). Every thread of ours
+/// is named and tiny_http's are not, so a panic on an unnamed thread marks the
+/// accept side for a rebuild. When the panic was on one of tiny_http's connection
+/// threads instead, the rebuild was needless but harmless: the old server is
+/// drained like any replaced one.
+fn notice_tiny_http_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default_hook(info);
+            if std::thread::current().name().is_none() {
+                TINY_HTTP_PANICKED.store(true, Ordering::SeqCst);
+            }
+        }));
+    });
+}
 
 /// A bound, not yet serving, listening socket.
 pub struct Listener {
@@ -156,6 +182,7 @@ pub fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
     let for_signal = edge.clone();
     crate::signals::on_termination(move || for_signal.send(Msg::Stop))
         .map_err(RuntimeError::Listener)?;
+    notice_tiny_http_panics();
     let server = new_server(&edge).map_err(RuntimeError::Listener)?;
     let _ = sd_notify::notify("READY=1");
     let result = handler_loop(&edge, &rx, app, server);
@@ -174,7 +201,7 @@ fn handler_loop(
     mut server: Arc<tiny_http::Server>,
 ) -> Result<(), RuntimeError> {
     let watchdog = sd_notify::watchdog_interval();
-    let tick = watchdog.unwrap_or(Duration::from_secs(1));
+    let tick = watchdog.unwrap_or(MAX_WAIT).min(MAX_WAIT);
     let mut next_ping = Instant::now();
     let mut drain_until: Option<Instant> = None;
     let mut log = AccessLog::default();
@@ -186,6 +213,16 @@ fn handler_loop(
             on_message(edge, app, msg, &mut log, &mut drain_until);
         }
         let now = Instant::now();
+        if TINY_HTTP_PANICKED.swap(false, Ordering::SeqCst) && rebuild.is_none() {
+            eprintln!(
+                "tracksd: accept failed (a tiny_http thread panicked); restarting the accept thread"
+            );
+            rebuild = Some(Rebuild {
+                since: now,
+                next_try: now,
+                backoff: Duration::from_millis(10),
+            });
+        }
         if let Some(r) = rebuild.as_mut()
             && now >= r.next_try
         {
@@ -264,9 +301,11 @@ fn handler_loop(
                 });
             }
         }
-        if watchdog.is_some() && Instant::now() >= next_ping {
+        if let Some(every) = watchdog
+            && Instant::now() >= next_ping
+        {
             let _ = sd_notify::notify("WATCHDOG=1");
-            next_ping = Instant::now() + tick;
+            next_ping = Instant::now() + every;
         }
     }
 }
