@@ -254,7 +254,15 @@ fn handler_loop(
         if let Some(r) = &rebuild {
             wait = wait.min(r.next_try.saturating_duration_since(now));
         }
-        match server.recv_timeout(wait) {
+        // Nothing queued: a good moment to write the access log, before waiting.
+        let next = match server.try_recv() {
+            Ok(None) => {
+                log.flush();
+                server.recv_timeout(wait)
+            }
+            queued_or_error => queued_or_error,
+        };
+        match next {
             Ok(Some(rq)) => {
                 if let Some(p) = triage(edge, rq, &mut triage_state) {
                     serve_one(app, p, &mut log);
