@@ -147,7 +147,11 @@ impl Response {
     /// A JSON response from anything serde can write; compact, as FastAPI sends it.
     pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Response {
         // Serialising our own plain data types cannot fail.
-        let body = serde_json::to_vec(value).unwrap_or_default();
+        Response::json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    /// A JSON response from bytes that already are JSON (stored tracks).
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
         Response {
             status,
             headers: vec![("Content-Type", "application/json".to_owned())],

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::auth;
 use crate::http::{Body, Method, Request, Response};
 use crate::params::{Params, percent_decode};
-use crate::tracks::{StoreError, Track};
+use crate::tracks::{StoreError, StoredTrack, Track, artist_key};
 use crate::validation::{ErrorItem, parse_int, unprocessable};
 use serde_json::Value;
 
@@ -156,19 +156,29 @@ fn list_tracks(app: &App, req: &Request) -> Response {
     if !errors.is_empty() {
         return unprocessable(&errors);
     }
-    let q = params
-        .get("q")
-        .filter(|q| !q.is_empty())
-        .map(str::to_lowercase);
-    let page: Vec<&Track> = app
+    let artist = params.get("q").filter(|q| !q.is_empty()).map(artist_key);
+    let page = app
         .tracks
         .all()
         .iter()
-        .filter(|t| q.as_deref().is_none_or(|q| t.artist.to_lowercase() == q))
+        .filter(|t| artist.as_deref().is_none_or(|a| t.artist_is(a)))
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-        .take(limit as usize)
-        .collect();
-    Response::json(200, &page)
+        .take(limit as usize);
+    Response::json_bytes(200, json_array(page.map(StoredTrack::json)))
+}
+
+/// `[a,b,…]` from items that each are JSON already.
+fn json_array<'a>(items: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.as_bytes());
+    }
+    out.push(b']');
+    out
 }
 
 /// Reads an integer query parameter with a default and inclusive bounds.
@@ -217,7 +227,7 @@ fn get_track(app: &App, req: &Request, raw_id: &str) -> Response {
         Err(r) => return r,
     };
     match app.tracks.get(id) {
-        Some(t) => Response::json(200, t),
+        Some(t) => Response::json_bytes(200, t.json().as_bytes().to_vec()),
         None => Response::detail(404, "Track not found"),
     }
 }

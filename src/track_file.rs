@@ -9,7 +9,7 @@
 //! [`OpenError`], and the file is left exactly as it was for a person to look at.
 
 use crate::state_file;
-use crate::tracks::{MemoryStore, StoreError, Track, TrackStore, Undo};
+use crate::tracks::{MemoryStore, StoreError, StoredTrack, Track, TrackStore, Undo};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::io;
@@ -101,7 +101,7 @@ impl FileStore {
     }
 
     /// Writes `tracks` as the whole file.
-    fn write(&self, tracks: &[Track]) -> io::Result<()> {
+    fn write(&self, tracks: &[StoredTrack]) -> io::Result<()> {
         #[cfg(test)]
         if let Some(kind) = self.fail_writes {
             return Err(io::Error::new(kind, "injected write failure"));
@@ -125,7 +125,7 @@ impl FileStore {
 }
 
 impl TrackStore for FileStore {
-    fn all(&self) -> &[Track] {
+    fn all(&self) -> &[StoredTrack] {
         self.mem.all()
     }
 
@@ -147,11 +147,11 @@ impl TrackStore for FileStore {
 
 /// The file format: a JSON array with one compact track per line, so a person can
 /// read and diff it.
-fn to_bytes(tracks: &[Track]) -> Vec<u8> {
+fn to_bytes(tracks: &[StoredTrack]) -> Vec<u8> {
     let mut out = b"[".to_vec();
     for (i, track) in tracks.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n  " } else { b",\n  " });
-        serde_json::to_writer(&mut out, track).expect("a track always serializes");
+        out.extend_from_slice(track.json().as_bytes());
     }
     out.extend_from_slice(b"\n]\n");
     out

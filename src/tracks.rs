@@ -204,13 +204,65 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// A track as a store holds it, with what reads need computed once, when it is
+/// stored: its JSON (a page of tracks is its tracks' JSON joined, so reads never
+/// serialise) and its artist lower-cased (the `q` filter). [`StoredTrack::new`]
+/// is the only way in, so the JSON always matches the track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTrack {
+    track: Track,
+    json: Box<str>,
+    artist_key: Box<str>,
+}
+
+impl StoredTrack {
+    pub fn new(track: Track) -> StoredTrack {
+        // Serialising our own plain data type cannot fail.
+        let json = serde_json::to_string(&track).unwrap_or_default();
+        StoredTrack {
+            artist_key: artist_key(&track.artist).into(),
+            json: json.into(),
+            track,
+        }
+    }
+
+    /// The track's compact JSON, as `GET /tracks/{id}` sends it.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// Whether the artist equals `key`, a value made by [`artist_key`].
+    pub fn artist_is(&self, key: &str) -> bool {
+        *self.artist_key == *key
+    }
+}
+
+impl PartialEq<Track> for StoredTrack {
+    fn eq(&self, other: &Track) -> bool {
+        self.track == *other
+    }
+}
+
+impl std::ops::Deref for StoredTrack {
+    type Target = Track;
+    fn deref(&self) -> &Track {
+        &self.track
+    }
+}
+
+/// What the `q` filter compares: the artist, case folded as the original's
+/// `str.lower()` does it (full Unicode lower-casing).
+pub fn artist_key(artist: &str) -> String {
+    artist.to_lowercase()
+}
+
 /// Where tracks live. The router only talks to this trait, so the in-memory and the
 /// on-disk store are interchangeable.
 pub trait TrackStore {
     /// Every track, in insertion order.
-    fn all(&self) -> &[Track];
+    fn all(&self) -> &[StoredTrack];
     /// The track with this id.
-    fn get(&self, id: i64) -> Option<&Track> {
+    fn get(&self, id: i64) -> Option<&StoredTrack> {
         self.all().iter().find(|t| t.id == id)
     }
     /// Adds a new track; its id must be unused (`Duplicate`) and the store not
@@ -226,7 +278,7 @@ pub trait TrackStore {
 /// the on-disk store.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    tracks: Vec<Track>,
+    tracks: Vec<StoredTrack>,
     max_tracks: usize,
 }
 
@@ -235,14 +287,17 @@ pub struct MemoryStore {
 #[derive(Debug)]
 pub(crate) enum Undo {
     Pop,
-    Put(usize, Track),
-    Reinsert(usize, Track),
+    Put(usize, StoredTrack),
+    Reinsert(usize, StoredTrack),
 }
 
 impl MemoryStore {
     /// A store holding `tracks`, refusing inserts beyond `max_tracks`.
     pub fn new(tracks: Vec<Track>, max_tracks: usize) -> MemoryStore {
-        MemoryStore { tracks, max_tracks }
+        MemoryStore {
+            tracks: tracks.into_iter().map(StoredTrack::new).collect(),
+            max_tracks,
+        }
     }
 
     fn position(&self, id: i64) -> Result<usize, StoreError> {
@@ -259,13 +314,16 @@ impl MemoryStore {
         if self.tracks.len() >= self.max_tracks {
             return Err(StoreError::Full);
         }
-        self.tracks.push(track);
+        self.tracks.push(StoredTrack::new(track));
         Ok(Undo::Pop)
     }
 
     pub(crate) fn apply_replace(&mut self, track: Track) -> Result<Undo, StoreError> {
         let i = self.position(track.id)?;
-        Ok(Undo::Put(i, std::mem::replace(&mut self.tracks[i], track)))
+        Ok(Undo::Put(
+            i,
+            std::mem::replace(&mut self.tracks[i], StoredTrack::new(track)),
+        ))
     }
 
     pub(crate) fn apply_remove(&mut self, id: i64) -> Result<Undo, StoreError> {
@@ -285,7 +343,7 @@ impl MemoryStore {
 }
 
 impl TrackStore for MemoryStore {
-    fn all(&self) -> &[Track] {
+    fn all(&self) -> &[StoredTrack] {
         &self.tracks
     }
 
@@ -409,5 +467,24 @@ mod tests {
         t.id = 99;
         assert_eq!(s.replace(t), Err(StoreError::NotFound));
         assert_eq!(s.all().len(), 3);
+    }
+
+    #[test]
+    fn a_stored_track_keeps_json_and_artist_key_in_step_with_the_track() {
+        let mut s = MemoryStore::new(Track::seed(), 5);
+        let mut t = Track::seed()[0].clone();
+        t.artist = "ÉDITH Piaf".into();
+        t.title = "La \"Vie\" en rose".into();
+        assert_eq!(s.replace(t.clone()), Ok(()));
+        let stored = s.get(t.id).unwrap();
+        assert_eq!(stored.json(), serde_json::to_string(&t).unwrap());
+        assert!(stored.artist_is(&artist_key("édith PIAF")));
+        assert!(!stored.artist_is(&artist_key("Édith")));
+        assert_eq!(s.remove(t.id), Ok(()));
+        assert!(
+            s.all()
+                .iter()
+                .all(|t| t.json() == serde_json::to_string(&**t).unwrap())
+        );
     }
 }

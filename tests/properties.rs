@@ -227,7 +227,7 @@ fn expected_page(app: &App, query: &str) -> Option<Vec<Track>> {
             .filter(|t| q.as_deref().is_none_or(|q| t.artist.to_lowercase() == q))
             .skip(usize::try_from(skip).unwrap_or(usize::MAX))
             .take(limit as usize)
-            .cloned()
+            .map(|t| Track::clone(t))
             .collect(),
     )
 }
