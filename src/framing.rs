@@ -35,10 +35,7 @@ pub fn check(headers: &[(String, String)]) -> Result<(), Refusal> {
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
         return Err((431, "Request header fields too large"));
     }
-    if headers
-        .iter()
-        .any(|(_, v)| v.bytes().any(|b| b.is_ascii_control() && b != b'\t'))
-    {
+    if headers.iter().any(|(_, v)| has_control_byte(v.as_bytes())) {
         return Err((400, "Invalid header value"));
     }
     let lengths: Vec<&str> = values(headers, "content-length").collect();
@@ -62,6 +59,15 @@ pub fn check(headers: &[(String, String)]) -> Result<(), Refusal> {
         return Err((400, "Unsupported Transfer-Encoding"));
     }
     Ok(())
+}
+
+/// Whether `value` holds an ASCII control byte other than tab. Folded without an
+/// early exit so that it vectorises: a cookie is a few hundred bytes, and a
+/// byte-at-a-time scan of it was 4% of a request's instructions.
+pub fn has_control_byte(value: &[u8]) -> bool {
+    value.iter().fold(false, |seen, &b| {
+        seen | ((b < 0x20 && b != b'\t') | (b == 0x7f))
+    })
 }
 
 /// Decides how to get the body of a request that passed [`check`].
@@ -101,6 +107,15 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn control_bytes_are_the_ascii_controls_but_tab() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_control() && b != b'\t';
+            assert_eq!(has_control_byte(&[b'a', b, b'z']), expected, "{b:#x}");
+        }
+        assert!(!has_control_byte(b""));
     }
 
     #[test]

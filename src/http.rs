@@ -4,6 +4,7 @@
 //! [`Request`] from the wire and writes a [`Response`] back, so the whole of the
 //! application logic can be exercised in unit tests with plain values.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// The HTTP methods the service distinguishes; everything else is `Other`.
@@ -139,7 +140,8 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// Names and values; most values are fixed text, so they are not copied.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Vec<u8>,
 }
 
@@ -154,7 +156,7 @@ impl Response {
     pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
         Response {
             status,
-            headers: vec![("Content-Type", "application/json".to_owned())],
+            headers: vec![("Content-Type", Cow::Borrowed("application/json"))],
             body,
         }
     }
@@ -174,7 +176,11 @@ impl Response {
     }
 
     /// Adds a header (builder style).
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+    pub fn with_header(
+        mut self,
+        name: &'static str,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Response {
         self.headers.push((name, value.into()));
         self
     }
@@ -184,7 +190,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The body as text, for tests and logs.

@@ -77,7 +77,7 @@ pub fn openapi(app: &App) -> Response {
     };
     Response {
         status: 200,
-        headers: vec![("Content-Type", "application/json".to_owned())],
+        headers: vec![("Content-Type", "application/json".into())],
         body,
     }
 }
@@ -119,7 +119,7 @@ const ui = SwaggerUIBundle({
 pub fn docs() -> Response {
     Response {
         status: 200,
-        headers: vec![("Content-Type", "text/html; charset=utf-8".to_owned())],
+        headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
         body: DOCS_HTML.as_bytes().to_vec(),
     }
 }
