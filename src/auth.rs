@@ -15,14 +15,17 @@ use std::net::{IpAddr, Ipv4Addr};
 /// A bad, expired or revoked cookie gets the same 401 as no cookie, plus a
 /// `Set-Cookie` that clears it, so the client stops sending it.
 pub fn authenticate(app: &App, req: &Request) -> Result<Session, Response> {
-    let not_authenticated = Response::detail(401, "Not authenticated")
-        .with_header("WWW-Authenticate", "APIKey")
-        .with_header("Vary", "Cookie");
+    // Built only when needed: most requests that get here are logged in.
+    let not_authenticated = || {
+        Response::detail(401, "Not authenticated")
+            .with_header("WWW-Authenticate", "APIKey")
+            .with_header("Vary", "Cookie")
+    };
     match app.cookies.read(req) {
-        IncomingCookie::Absent => Err(not_authenticated),
+        IncomingCookie::Absent => Err(not_authenticated()),
         IncomingCookie::Signed(s) if is_current(app, &s) => Ok(s),
         IncomingCookie::Signed(_) | IncomingCookie::Invalid => {
-            Err(not_authenticated.with_header("Set-Cookie", app.cookies.clear_cookie()))
+            Err(not_authenticated().with_header("Set-Cookie", app.cookies.clear_cookie()))
         }
     }
 }
@@ -37,7 +40,17 @@ fn is_current(app: &App, s: &Session) -> bool {
 pub fn me(app: &App, req: &Request) -> Response {
     match authenticate(app, req) {
         Ok(s) => {
-            Response::json(200, &json!({ "username": s.username })).with_header("Vary", "Cookie")
+            #[derive(serde::Serialize)]
+            struct Me<'a> {
+                username: &'a str,
+            }
+            Response::json(
+                200,
+                &Me {
+                    username: &s.username,
+                },
+            )
+            .with_header("Vary", "Cookie")
         }
         Err(r) => r,
     }

@@ -163,7 +163,11 @@ impl Response {
 
     /// The original's error shape: `{"detail": "..."}`.
     pub fn detail(status: u16, message: &str) -> Response {
-        Response::json(status, &serde_json::json!({ "detail": message }))
+        #[derive(serde::Serialize)]
+        struct Detail<'a> {
+            detail: &'a str,
+        }
+        Response::json(status, &Detail { detail: message })
     }
 
     /// A response with no body (e.g. 204).
