@@ -186,23 +186,32 @@ impl Signer {
 }
 
 fn decode_sig(s: &str) -> Option<[u8; SIG_BYTES]> {
-    // Length check first so huge garbage is rejected without allocating.
+    // Length check first so huge garbage is rejected without work.
     if s.len() != SIG_B64_LEN {
         return None;
     }
-    URL_SAFE_NO_PAD.decode(s).ok()?.try_into().ok()
+    // Decoded on the stack: this runs for every request with a cookie (the
+    // allocating `decode` zero-fills a heap buffer each time).
+    let mut buf = [0u8; SIG_BYTES + 3];
+    let n = URL_SAFE_NO_PAD.decode_slice(s, &mut buf).ok()?;
+    buf[..n].try_into().ok()
 }
 
 fn decode_ts(s: &str) -> Option<u64> {
     if s.len() > TS_B64_MAX_LEN {
         return None;
     }
-    let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
-    if bytes.len() > 8 {
+    let mut buf = [0u8; 12];
+    let n = URL_SAFE_NO_PAD.decode_slice(s, &mut buf).ok()?;
+    if n > 8 {
         return None;
     }
     // Left-pad to 8 bytes, as itsdangerous does with rjust.
-    Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    Some(
+        buf[..n]
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    )
 }
 
 /// Encodes session JSON the way Starlette does: standard base64 with padding.
