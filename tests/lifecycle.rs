@@ -153,9 +153,66 @@ fn sigterm_answers_the_request_in_flight_and_exits_0() {
     assert!(out.starts_with("HTTP/1.1 200"), "{out:?}\n{}", server.log());
     assert_eq!(status.code(), Some(0), "{}", server.log());
     assert!(took < Duration::from_secs(2), "{took:?}");
-    // The acknowledged write is on disk.
+    // The acknowledged write is on disk, and its log line was written before exit.
     let tracks = std::fs::read_to_string(server.dir.join("state/tracks.json")).unwrap();
     assert!(tracks.contains("In flight"));
+    assert!(
+        server.log().contains("POST /tracks 200"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn every_request_of_a_busy_spell_is_logged_by_a_graceful_stop() {
+    // Arrange: 4 keep-alive clients at once, so that lines are batched.
+    let mut server = Server::start("");
+    let addr = server.addr;
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+                for i in 0..250 {
+                    let req = format!("GET /tracks/9{c}{i:03} HTTP/1.1\r\nHost: x\r\n\r\n");
+                    s.write_all(req.as_bytes()).unwrap();
+                    read_one_response(&mut reader);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // Act
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    // Assert: one line per request, none lost in a batch.
+    let log = server.log();
+    for c in 0..4 {
+        for i in 0..250 {
+            let line = format!("GET /tracks/9{c}{i:03} 404 ");
+            assert!(log.contains(&line), "missing {line:?}");
+        }
+    }
+}
+
+/// Reads one response with a Content-Length body off a keep-alive connection.
+fn read_one_response(reader: &mut impl std::io::BufRead) {
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
 }
 
 #[test]
