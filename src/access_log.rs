@@ -1,7 +1,7 @@
 //! The access log: one line per request on stderr.
 //!
 //! Lines are formatted into a buffer that the handler loop flushes with one
-//! `write(2)` whenever tiny_http's queue is empty (so an idle or lightly loaded
+//! `write(2)` whenever no request is waiting (so an idle or lightly loaded
 //! server logs each request at once) and whenever the next line would take it
 //! past [`ATOMIC_WRITE`] bytes. Under load that is one system call per ~60
 //! lines instead of one per line: writing each line was a tenth of the CPU a
