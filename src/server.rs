@@ -48,22 +48,35 @@ static TINY_HTTP_PANICKED: AtomicBool = AtomicBool::new(false);
 /// tiny_http's accept thread `unwrap()`s a `try_clone()` of every accepted socket
 /// and starts connection threads with `thread::spawn`, so running out of
 /// descriptors or threads at the wrong moment panics it: it never accepts again,
-/// and `recv` never says so (a flaky CI failure showed it). Every thread of ours
-/// is named and tiny_http's are not, so a panic on an unnamed thread marks the
-/// accept side for a rebuild. When the panic was on one of tiny_http's connection
-/// threads instead, the rebuild was needless but harmless: the old server is
-/// drained like any replaced one.
+/// and `recv` never says so (a flaky CI failure showed it). The hook marks the
+/// accept side for a rebuild on exactly those two panics, on an unnamed thread
+/// (every thread of ours is named): a panic on one of tiny_http's connection
+/// threads leaves the accept thread running, and rebuilding for it would let a
+/// client that can trigger one pile up servers.
 fn notice_tiny_http_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let default_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             default_hook(info);
-            if std::thread::current().name().is_none() {
+            if std::thread::current().name().is_none() && accept_thread_died_of(info) {
                 TINY_HTTP_PANICKED.store(true, Ordering::SeqCst);
             }
         }));
     });
+}
+
+/// Whether a panic is one of the two that kill tiny_http 0.12's accept thread:
+/// the clone of an accepted socket (its only caller is the accept loop) or the
+/// spawn of a connection thread.
+fn accept_thread_died_of(info: &std::panic::PanicHookInfo) -> bool {
+    let in_socket_clone = info
+        .location()
+        .is_some_and(|l| l.file().ends_with("refined_tcp_stream.rs"));
+    let spawn_failed = info
+        .payload_as_str()
+        .is_some_and(|m| m.starts_with("failed to spawn thread"));
+    in_socket_clone || spawn_failed
 }
 
 /// A bound, not yet serving, listening socket.
