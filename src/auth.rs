@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::http::{Body, Request, Response};
 use crate::params::Params;
-use crate::passwords;
+use crate::passwords::{self, PasswordCheck};
 use crate::session::{IncomingCookie, Session};
 use crate::validation::{ErrorItem, unprocessable};
 use serde_json::{Value, json};
@@ -56,14 +56,13 @@ pub fn me(app: &App, req: &Request) -> Response {
     }
 }
 
-/// `POST /login` with the form fields `username` and `password`.
-pub fn login(app: &mut App, req: &Request) -> Response {
+/// The form fields of a login, or the 422 for missing ones. As in FastAPI, an
+/// empty value counts as missing, and a JSON (or any other) body as an empty form.
+fn login_fields(req: &Request) -> Result<(String, String), Response> {
     let form = match (&req.body, req.content_type().as_deref()) {
         (Body::Bytes(b), Some("application/x-www-form-urlencoded")) => Params::parse(b),
-        // FastAPI reads a JSON (or any other) body as an empty form.
         _ => Params::default(),
     };
-    // As in FastAPI, an empty form value counts as missing.
     let field = |name| form.get(name).filter(|v| !v.is_empty());
     let (username, password) = (field("username"), field("password"));
     let missing: Vec<ErrorItem> = [("username", username), ("password", password)]
@@ -71,28 +70,83 @@ pub fn login(app: &mut App, req: &Request) -> Response {
         .filter(|(_, v)| v.is_none())
         .map(|(name, _)| ErrorItem::missing(&["body", name], Value::Null))
         .collect();
-    let (Some(username), Some(password)) = (username, password) else {
-        return unprocessable(&missing);
-    };
-
-    let addr = client_addr(app, req);
-    if let Some(secs) = app.throttle.refused_for_secs(addr, username, req.now_ms) {
-        return Response::detail(429, "Too many login attempts")
-            .with_header("Retry-After", secs.to_string());
+    match (username, password) {
+        (Some(u), Some(p)) => Ok((u.to_owned(), p.to_owned())),
+        _ => Err(unprocessable(&missing)),
     }
-    let user = app.config.users.iter().find(|u| u.username == username);
-    // Unknown users are checked against a dummy hash so the time taken does not
-    // tell which usernames exist.
-    let hash = user.map_or(passwords::dummy_hash(), |u| &u.password_hash);
+}
+
+/// The hash to check a login's password against. Unknown users are checked
+/// against a dummy hash so the time taken does not tell which usernames exist.
+fn hash_for<'a>(app: &'a App, username: &str) -> &'a passwords::PasswordHash {
+    app.config
+        .users
+        .iter()
+        .find(|u| u.username == username)
+        .map_or(passwords::dummy_hash(), |u| &u.password_hash)
+}
+
+/// The slow half of a login, to be run off the handler loop, for a login that
+/// gets as far as hashing (fields present, throttle not refusing); `None` when
+/// [`login`] answers without a hash. The attempt then counts against the
+/// throttle until [`login`] answers it with the verdict attached, or
+/// [`abandon_login`] gives it up.
+pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
+    let (username, password) = login_fields(req).ok()?;
+    let addr = client_addr(app, req);
+    if app
+        .throttle
+        .refused_for_secs(addr, &username, req.now_ms)
+        .is_some()
+    {
+        return None;
+    }
+    app.throttle.begin(addr, &username, req.now_ms);
+    Some(PasswordCheck::new(
+        hash_for(app, &username).clone(),
+        &password,
+    ))
+}
+
+/// A login whose [`password_check`] could not be run (no room to queue it).
+pub fn abandon_login(app: &mut App, req: &Request) {
+    if let Ok((username, _)) = login_fields(req) {
+        let addr = client_addr(app, req);
+        app.throttle.end(addr, &username);
+    }
+}
+
+/// `POST /login` with the form fields `username` and `password`. With
+/// `req.password_verdict` set, the hash was already checked off the loop (and the
+/// attempt counted in flight); without it, it is checked here.
+pub fn login(app: &mut App, req: &Request) -> Response {
+    let (username, password) = match login_fields(req) {
+        Ok(fields) => fields,
+        Err(r) => return r,
+    };
+    let addr = client_addr(app, req);
+    let verdict = match req.password_verdict {
+        Some(v) => {
+            app.throttle.end(addr, &username);
+            v
+        }
+        None => {
+            if let Some(secs) = app.throttle.refused_for_secs(addr, &username, req.now_ms) {
+                return Response::detail(429, "Too many login attempts")
+                    .with_header("Retry-After", secs.to_string());
+            }
+            PasswordCheck::new(hash_for(app, &username).clone(), &password).run()
+        }
+    };
     app.password_checks += 1;
-    let ok = passwords::verify(hash, password) && user.is_some();
-    if !ok {
-        app.throttle.failed(addr, username, req.now_ms);
+    let known = app.config.users.iter().any(|u| u.username == username);
+    if !(verdict.matched() && known) {
+        app.throttle.failed(addr, &username, req.now_ms);
         return Response::detail(401, "Incorrect username or password");
     }
-    app.throttle.succeeded(addr, username);
+    app.throttle.succeeded(addr, &username);
     let session = Session {
-        username: username.to_owned(),
+        username,
         sid: app.sids.next_sid(),
         iat: req.now_ms,
     };

@@ -2,8 +2,8 @@
 
 use crate::app::App;
 use crate::config::{self, Config};
+use crate::edge;
 use crate::errors::StartupError;
-use crate::server;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -135,16 +135,12 @@ fn load_config(args: &Args) -> Result<Config, StartupError> {
 
 fn serve(args: &Args) -> ExitCode {
     let started = match load_config(args).and_then(|config| {
-        let activated = crate::sockets::activated_listener(
-            std::env::var("LISTEN_PID").ok().as_deref(),
-            std::env::var("LISTEN_FDS").ok().as_deref(),
-        )
-        .map_err(|source| StartupError::Bind {
+        let activated = edge::activated_listener().map_err(|source| StartupError::Bind {
             addr: config.listen,
             source,
         })?;
         let idle = std::time::Duration::from_millis(config.idle_timeout_ms);
-        let listener = server::bind(config.listen, activated, idle)?;
+        let listener = edge::bind(config.listen, activated, idle)?;
         let app = open_app(config)?;
         Ok((listener, app))
     }) {
@@ -158,7 +154,7 @@ fn serve(args: &Args) -> ExitCode {
         ""
     };
     eprintln!("tracksd listening on http://{}{how}", listener.addr);
-    match server::run(listener, &mut app) {
+    match edge::run(listener, &mut app) {
         Ok(()) => {
             eprintln!("tracksd: stopped");
             ExitCode::SUCCESS

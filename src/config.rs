@@ -77,6 +77,12 @@ pub struct Config {
     /// `[server] ballast`: keep tiny-http's pool from queueing bursts of new
     /// connections (see `ballast.rs`).
     pub ballast: bool,
+    /// `[server] login_threads`: threads that compute password hashes, at the
+    /// lowest priority (default: half the CPUs, at least 1).
+    pub login_threads: usize,
+    /// `[server] login_queue`: logins that may wait for a hashing thread; one more
+    /// is answered 503 with `Retry-After` (default 8).
+    pub login_queue: usize,
     pub users: Vec<UserConfig>,
 }
 
@@ -183,7 +189,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         c
     };
 
-    let (trusted_proxies, idle_timeout_ms, ballast) = {
+    let (trusted_proxies, idle_timeout_ms, ballast, login_threads, login_queue) = {
         let mut s = root.section("server")?;
         let mut proxies = Vec::new();
         for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
@@ -197,8 +203,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         }
         let idle = s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64;
         let ballast = s.boolean("ballast")?.unwrap_or(true);
+        let half_the_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
+        let login_threads = s
+            .integer("login_threads", 1, 64)?
+            .map_or(half_the_cpus.max(1), |n| n as usize);
+        let login_queue = s.integer("login_queue", 0, 1024)?.unwrap_or(8) as usize;
         s.finish()?;
-        (proxies, idle, ballast)
+        (proxies, idle, ballast, login_threads, login_queue)
     };
 
     let users = parse_users(&mut root)?;
@@ -212,6 +223,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         trusted_proxies,
         idle_timeout_ms,
         ballast,
+        login_threads,
+        login_queue,
         users,
     })
 }

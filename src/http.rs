@@ -66,14 +66,17 @@ pub struct Request {
     pub path: String,
     /// The raw query string (without `?`), empty when absent.
     pub query: String,
-    /// Headers in arrival order, names as sent (look them up with [`Request::header`],
-    /// which ignores case: lower-casing every name cost an allocation each).
+    /// Headers in arrival order, names lower-cased by the edge (look them up with
+    /// [`Request::header`], which ignores case all the same).
     pub headers: Vec<(String, String)>,
     pub body: Body,
     /// The TCP peer's address, if known.
     pub peer: Option<IpAddr>,
     /// When the request was received, in Unix milliseconds; the router's only clock.
     pub now_ms: u64,
+    /// For a login: the password check the edge ran off the handler loop. Without
+    /// it, `POST /login` hashes where it is called (tests, in-process callers).
+    pub password_verdict: Option<crate::passwords::PasswordVerdict>,
 }
 
 impl Request {
@@ -91,6 +94,7 @@ impl Request {
             body: Body::Bytes(Vec::new()),
             peer: None,
             now_ms: 0,
+            password_verdict: None,
         }
     }
 

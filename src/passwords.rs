@@ -135,6 +135,38 @@ pub fn verify(hash: &PasswordHash, password: &str) -> bool {
         .is_ok()
 }
 
+/// A password to be checked against a hash: the slow part of a login, built on
+/// the handler loop and run on a hashing thread.
+pub struct PasswordCheck {
+    hash: PasswordHash,
+    password: String,
+}
+
+impl PasswordCheck {
+    pub fn new(hash: PasswordHash, password: &str) -> PasswordCheck {
+        PasswordCheck {
+            hash,
+            password: password.to_owned(),
+        }
+    }
+
+    /// Computes the hash (slow) and compares it in constant time.
+    pub fn run(self) -> PasswordVerdict {
+        PasswordVerdict(verify(&self.hash, &self.password))
+    }
+}
+
+/// The outcome of a [`PasswordCheck`]. Only [`PasswordCheck::run`] makes one, so
+/// a request value cannot claim a password was checked when it was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordVerdict(bool);
+
+impl PasswordVerdict {
+    pub fn matched(self) -> bool {
+        self.0
+    }
+}
+
 /// A fixed hash with [`DEFAULT_ITERATIONS`] that no password is known to
 /// match. Verify against it when the username is unknown, so response time
 /// does not reveal which usernames exist.

@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::auth;
 use crate::http::{Body, Method, Request, Response};
 use crate::params::{Params, percent_decode};
+use crate::passwords::PasswordCheck;
 use crate::tracks::{StoreError, StoredTrack, Track, artist_key};
 use crate::validation::{ErrorItem, parse_int, unprocessable};
 use serde_json::Value;
@@ -101,28 +102,53 @@ pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
     })
 }
 
-/// Answers one request. HEAD is answered as GET; the edge drops the body.
-pub fn handle(app: &mut App, req: &Request) -> Response {
+/// The checks every request passes before its handler: route, method, body size
+/// and the CSRF origin rule. HEAD is answered as GET; the edge drops the body.
+fn admit(req: &Request) -> Result<(Endpoint, Option<&str>, Method), Response> {
     let Some((route, param)) = find_route(&req.path) else {
-        return Response::detail(404, "Not Found");
+        return Err(Response::detail(404, "Not Found"));
     };
     if !route.methods.contains(&req.method.as_str()) {
-        return Response::detail(405, "Method Not Allowed")
-            .with_header("Allow", route.methods.join(", "));
+        return Err(Response::detail(405, "Method Not Allowed")
+            .with_header("Allow", route.methods.join(", ")));
     }
     if req.body == Body::TooLarge {
-        return Response::detail(413, "Request body too large");
+        return Err(Response::detail(413, "Request body too large"));
     }
     if req.method.is_unsafe()
         && let Some(refusal) = auth::cross_origin_refusal(req)
     {
-        return refusal;
+        return Err(refusal);
     }
     let method = match req.method {
         Method::Head => Method::Get,
         ref m => m.clone(),
     };
-    match (route.endpoint, method) {
+    Ok((route.endpoint, param, method))
+}
+
+/// The slow work `req` needs before [`handle`] can answer it without waiting: a
+/// password check for a login that gets that far. The edge runs it off the
+/// handler loop and calls `handle` with the verdict in `req.password_verdict`.
+pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
+    match admit(req) {
+        Ok((Endpoint::Login, _, _)) => auth::password_check(app, req),
+        _ => None,
+    }
+}
+
+/// A login whose [`password_check`] was made but could not be run.
+pub fn abandon_password_check(app: &mut App, req: &Request) {
+    auth::abandon_login(app, req);
+}
+
+/// Answers one request.
+pub fn handle(app: &mut App, req: &Request) -> Response {
+    let (endpoint, param, method) = match admit(req) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
+    match (endpoint, method) {
         (Endpoint::Hello, _) => Response::json(200, &serde_json::json!({ "Hello": "World!" })),
         (Endpoint::Tracks, Method::Get) => list_tracks(app, req),
         (Endpoint::Tracks, _) => create_track(app, req),

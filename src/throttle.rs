@@ -1,7 +1,10 @@
 //! Login throttling: consecutive failures per client address and per username.
 //!
-//! The handler loop is single-threaded and a password hash costs ~0.1–0.5 s on a
-//! small device, so a refused attempt must be decided before any hashing.
+//! A password hash costs ~0.1–0.5 s on a small device, so a refused attempt must be
+//! decided before any hashing. Hashes run off the handler loop, several at once,
+//! so attempts still being hashed count too: once the free failures are used up
+//! (by failures and attempts in flight together), a key gets one attempt at a time,
+//! and concurrency cannot multiply one client's guesses.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -17,10 +20,12 @@ pub const MAX_LOCK_MS: u64 = 15 * 60 * 1_000;
 /// first, so memory stays bounded whatever an attacker sends.
 pub const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Entry {
     failures: u32,
     locked_until_ms: u64,
+    /// Attempts begun and not yet ended (their hash is being computed).
+    in_flight: u32,
 }
 
 /// One bounded counter of consecutive failures per key.
@@ -37,9 +42,28 @@ impl<K: Hash + Eq + Clone> Counter<K> {
     }
 
     fn locked_for_ms(&self, key: &K, now_ms: u64) -> u64 {
-        self.entries
-            .get(key)
-            .map_or(0, |e| e.locked_until_ms.saturating_sub(now_ms))
+        self.entries.get(key).map_or(0, |e| {
+            let locked = e.locked_until_ms.saturating_sub(now_ms);
+            let busy = e.in_flight > 0 && e.failures + e.in_flight >= FREE_FAILURES;
+            if locked == 0 && busy { 1 } else { locked }
+        })
+    }
+
+    fn begin(&mut self, key: &K, now_ms: u64) {
+        if !self.entries.contains_key(key) && self.entries.len() >= MAX_ENTRIES {
+            self.make_room(now_ms);
+        }
+        let e = self.entries.entry(key.clone()).or_default();
+        e.in_flight = e.in_flight.saturating_add(1);
+    }
+
+    fn end(&mut self, key: &K) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.in_flight = e.in_flight.saturating_sub(1);
+            if *e == Entry::default() {
+                self.entries.remove(key);
+            }
+        }
     }
 
     fn fail(&mut self, key: &K, now_ms: u64) {
@@ -56,7 +80,15 @@ impl<K: Hash + Eq + Clone> Counter<K> {
     }
 
     fn reset(&mut self, key: &K) {
-        self.entries.remove(key);
+        if let Some(e) = self.entries.get_mut(key) {
+            *e = Entry {
+                in_flight: e.in_flight,
+                ..Entry::default()
+            };
+            if e.in_flight == 0 {
+                self.entries.remove(key);
+            }
+        }
     }
 
     /// Drops entries that are not locked now; if all are locked, the one whose
@@ -101,6 +133,20 @@ impl LoginThrottle {
             .locked_for_ms(&addr, now_ms)
             .max(self.by_user.locked_for_ms(&user.to_owned(), now_ms));
         (ms > 0).then(|| ms.div_ceil(1000))
+    }
+
+    /// An attempt that passed [`LoginThrottle::refused_for_secs`] is being hashed:
+    /// it counts until [`LoginThrottle::end`].
+    pub fn begin(&mut self, addr: IpAddr, user: &str, now_ms: u64) {
+        self.by_addr.begin(&addr, now_ms);
+        self.by_user.begin(&user.to_owned(), now_ms);
+    }
+
+    /// The attempt begun with [`LoginThrottle::begin`] is over (then record its
+    /// outcome with `failed`/`succeeded`, unless it was abandoned).
+    pub fn end(&mut self, addr: IpAddr, user: &str) {
+        self.by_addr.end(&addr);
+        self.by_user.end(&user.to_owned());
     }
 
     /// Records a failed attempt on both counters.
@@ -161,6 +207,36 @@ mod tests {
         assert!(t.refused_for_secs(B, "mary", 0).is_none());
         t.succeeded(A, "john");
         assert!(t.refused_for_secs(A, "john", 0).is_none());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_so_concurrency_cannot_multiply_guesses() {
+        let mut t = LoginThrottle::default();
+        let mut begun = 0;
+        // 40 attempts at once from one address, each for another username.
+        for i in 0..40 {
+            let user = format!("user{i}");
+            if t.refused_for_secs(A, &user, 0).is_none() {
+                t.begin(A, &user, 0);
+                begun += 1;
+            }
+        }
+        assert_eq!(begun, FREE_FAILURES);
+        for i in 0..begun {
+            let user = format!("user{i}");
+            t.end(A, &user);
+            t.failed(A, &user, 0);
+        }
+        assert!(t.refused_for_secs(A, "another", 0).is_some());
+        // Past the free failures, one attempt at a time once the lock ends.
+        let later = 60_000;
+        assert!(t.refused_for_secs(A, "x", later).is_none());
+        t.begin(A, "x", later);
+        assert!(t.refused_for_secs(A, "y", later).is_some());
+        t.end(A, "x");
+        t.succeeded(A, "x");
+        assert!(t.refused_for_secs(A, "y", later).is_none());
+        assert_eq!(t.len(), (0, 5));
     }
 
     #[test]

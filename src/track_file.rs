@@ -85,6 +85,7 @@ impl FileStore {
     }
 
     /// The file the tracks live in.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

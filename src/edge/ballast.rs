@@ -123,7 +123,7 @@ impl RecentPeers {
 }
 
 /// Where to connect for a listener bound to `ip` (a wildcard means loopback).
-fn loopback_for(ip: IpAddr) -> IpAddr {
+pub(crate) fn loopback_for(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),

@@ -1,0 +1,131 @@
+//! The tiny_http servers on our listening socket: starting one, knowing whether
+//! its accept thread still runs, retiring it, and rebuilding after it died.
+//!
+//! tiny_http's accept thread ends on any `accept()` error (including the timeout
+//! our listener carries for its connections' sake) and dies of a panic when a
+//! socket clone or a thread spawn fails. Each server gets its own dup of the
+//! listening socket, which its accept thread owns and closes when it ends,
+//! however it ends: so the thread is alive while that fd still is our socket.
+//! That is checked at every tick, instead of recognising panic sites.
+//!
+//! The listening socket itself is never shut down: systemd holds it too, and
+//! connections queued on it during a restart belong to the next process.
+
+use super::sockets::{self, SocketId};
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How long rebuilding may keep failing before the process exits for restart.
+pub(crate) const REBUILD_GIVE_UP: Duration = Duration::from_secs(60);
+
+pub(crate) struct AcceptSide {
+    listener: TcpListener,
+    id: SocketId,
+    /// The current server's accept thread's fd, and when it started.
+    current: Option<(RawFd, Instant)>,
+    rebuild: Option<Rebuild>,
+}
+
+/// The accept side died and is not rebuilt yet.
+struct Rebuild {
+    since: Instant,
+    next_try: Instant,
+    backoff: Duration,
+}
+
+/// What a rebuild attempt came to.
+pub(crate) enum Rebuilt {
+    NotDue,
+    Started(tiny_http::Server),
+    GaveUp(std::io::Error),
+}
+
+impl AcceptSide {
+    pub(crate) fn new(listener: TcpListener) -> std::io::Result<AcceptSide> {
+        let id = sockets::socket_id(listener.as_raw_fd())
+            .ok_or_else(|| std::io::Error::other("the listening socket is not open"))?;
+        Ok(AcceptSide {
+            listener,
+            id,
+            current: None,
+            rebuild: None,
+        })
+    }
+
+    /// Starts a tiny_http server (its accept thread and pool) on a dup of the
+    /// socket. tiny_http panics when it cannot spawn its thread: an error here.
+    pub(crate) fn start(&mut self) -> std::io::Result<tiny_http::Server> {
+        let tcp = self.listener.try_clone()?;
+        let fd = tcp.as_raw_fd();
+        let server = super::panics::catch_quietly(|| tiny_http::Server::from_listener(tcp, None))
+            .ok_or_else(|| std::io::Error::other("cannot start an accept thread"))?
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.current = Some((fd, Instant::now()));
+        self.rebuild = None;
+        Ok(server)
+    }
+
+    /// Whether the current server's accept thread still runs (see the module doc).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.current
+            .is_some_and(|(fd, _)| sockets::socket_id(fd) == Some(self.id))
+    }
+
+    /// The accept thread ended (an error from its queue, or [`Self::is_alive`]
+    /// said so): schedule a rebuild. A server that died at once (EMFILE and the
+    /// like) is not rebuilt in a tight loop.
+    pub(crate) fn died(&mut self, now: Instant) {
+        let died_young = self
+            .current
+            .is_some_and(|(_, started)| started.elapsed() < Duration::from_millis(100));
+        self.current = None;
+        let pause = if died_young {
+            Duration::from_millis(50)
+        } else {
+            Duration::ZERO
+        };
+        self.rebuild.get_or_insert(Rebuild {
+            since: now,
+            next_try: now + pause,
+            backoff: Duration::from_millis(10),
+        });
+    }
+
+    /// Whether a rebuild is pending (the loop then ticks often).
+    pub(crate) fn rebuilding(&self) -> bool {
+        self.rebuild.is_some()
+    }
+
+    /// Tries a pending rebuild if it is due.
+    pub(crate) fn try_rebuild(&mut self, now: Instant) -> Rebuilt {
+        match &self.rebuild {
+            Some(r) if now >= r.next_try => {}
+            _ => return Rebuilt::NotDue,
+        }
+        match self.start() {
+            Ok(server) => Rebuilt::Started(server),
+            Err(e) => {
+                let r = self.rebuild.as_mut().expect("checked above");
+                if r.since.elapsed() > REBUILD_GIVE_UP {
+                    return Rebuilt::GaveUp(e);
+                }
+                r.next_try = now + r.backoff;
+                r.backoff = (r.backoff * 2).min(Duration::from_secs(1));
+                Rebuilt::NotDue
+            }
+        }
+    }
+
+    /// Makes the current accept thread end without touching the socket (see
+    /// `sockets::retire_listener_fd`) and gives up any pending rebuild. Returns
+    /// whether a thread may still be waiting in `accept()`: then one connection
+    /// to ourselves wakes it.
+    pub(crate) fn retire(&mut self) -> bool {
+        self.rebuild = None;
+        let Some((fd, _)) = self.current.take() else {
+            return false;
+        };
+        sockets::retire_listener_fd(fd, self.id).is_ok()
+    }
+}

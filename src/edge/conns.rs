@@ -1,0 +1,202 @@
+//! The order in which responses go out on each connection, and which
+//! connections are cut.
+//!
+//! tiny_http writes the responses of one connection in request order: a write
+//! waits (without a timeout) until every earlier response of that connection is
+//! written. So the edge numbers each connection's requests as the loop takes them
+//! and hands a response to a writer only when it is that connection's next one and
+//! no other write of it is under way: a writer never waits on another writer, and
+//! a connection whose client stops reading holds at most one writer.
+//!
+//! A connection is cut (its socket shut down, its queued responses dropped
+//! unwritten) when a write to it fails or times out, or when it has more than
+//! [`MAX_PIPELINED`] requests unanswered: pipelining without reading then costs
+//! a bounded amount of memory.
+//!
+//! Generic over the reply value so it can be tested without sockets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Requests one connection may have taken in and not yet answered.
+pub(crate) const MAX_PIPELINED: u64 = 64;
+
+struct Conn<R> {
+    /// The number the next request taken off the queue gets.
+    next_seq: u64,
+    /// The number of the response that goes out next.
+    next_to_write: u64,
+    writing: bool,
+    /// A response that closes the connection is on its way: take nothing more.
+    closing: bool,
+    /// Responses that are ready but not yet their connection's turn.
+    ready: BTreeMap<u64, R>,
+}
+
+/// What to do with a request just taken off the queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Serve it; its response is number `seq` of its connection.
+    Seq(u64),
+    /// Its connection is cut: drop it unanswered.
+    Cut,
+    /// Too much pipelining: cut the connection now (and drop this request).
+    CutNow,
+}
+
+pub(crate) struct Connections<R> {
+    live: HashMap<SocketAddr, Conn<R>>,
+    /// Cut connections, until when to drop what still comes from them.
+    cut: HashMap<SocketAddr, Instant>,
+    /// How long a cut connection may still deliver requests (tiny_http parses
+    /// what it had buffered) before its address may be a new connection.
+    forget_after: Duration,
+}
+
+impl<R> Connections<R> {
+    pub(crate) fn new(forget_after: Duration) -> Self {
+        Connections {
+            live: HashMap::new(),
+            cut: HashMap::new(),
+            forget_after,
+        }
+    }
+
+    /// Numbers a request of `peer`, or says it must be dropped.
+    pub(crate) fn admit(&mut self, peer: SocketAddr, now: Instant) -> Admit {
+        if !self.cut.is_empty()
+            && let Some(until) = self.cut.get(&peer)
+        {
+            if *until > now {
+                return Admit::Cut;
+            }
+            self.cut.remove(&peer);
+        }
+        let conn = self.live.entry(peer).or_insert_with(|| Conn {
+            next_seq: 0,
+            next_to_write: 0,
+            writing: false,
+            closing: false,
+            ready: BTreeMap::new(),
+        });
+        if conn.closing {
+            return Admit::Cut;
+        }
+        if conn.next_seq - conn.next_to_write >= MAX_PIPELINED {
+            return Admit::CutNow;
+        }
+        conn.next_seq += 1;
+        Admit::Seq(conn.next_seq - 1)
+    }
+
+    /// Files response `seq` of `peer`. Returns the reply to write now, if it is
+    /// the connection's turn; a reply for a cut connection comes back in `Err`
+    /// to be dropped.
+    pub(crate) fn ready(&mut self, peer: SocketAddr, seq: u64, reply: R) -> Result<Option<R>, R> {
+        let Some(conn) = self.live.get_mut(&peer) else {
+            return Err(reply);
+        };
+        if seq == conn.next_to_write && !conn.writing {
+            conn.writing = true;
+            return Ok(Some(reply));
+        }
+        conn.ready.insert(seq, reply);
+        Ok(None)
+    }
+
+    /// A write to `peer` ended. Returns the next reply to write, if it is ready.
+    pub(crate) fn written(&mut self, peer: SocketAddr) -> Option<R> {
+        let conn = self.live.get_mut(&peer)?;
+        conn.writing = false;
+        conn.next_to_write += 1;
+        if let Some(next) = conn.ready.remove(&conn.next_to_write) {
+            conn.writing = true;
+            return Some(next);
+        }
+        if conn.next_to_write == conn.next_seq {
+            self.live.remove(&peer);
+        }
+        None
+    }
+
+    /// A response that closes `peer`'s connection is on its way: requests that
+    /// come after it are dropped (they may be the body of a malformed one).
+    pub(crate) fn close_after(&mut self, peer: SocketAddr) {
+        if let Some(conn) = self.live.get_mut(&peer) {
+            conn.closing = true;
+        }
+    }
+
+    /// Cuts `peer`: returns its queued replies, to be dropped unwritten.
+    /// Replies still being made (bodies, hashes) are dropped when they come.
+    pub(crate) fn cut(&mut self, peer: SocketAddr, now: Instant) -> Vec<R> {
+        self.cut.insert(peer, now + self.forget_after);
+        self.live
+            .remove(&peer)
+            .map(|c| c.ready.into_values().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether any request is taken in and not yet answered.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// Forgets cut connections whose time is up (bounded memory).
+    pub(crate) fn prune(&mut self, now: Instant) {
+        self.cut.retain(|_, until| *until > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn responses_go_out_in_request_order_one_at_a_time() {
+        let now = Instant::now();
+        let mut c = Connections::new(Duration::from_secs(1));
+        let (a, b) = (peer(1), peer(2));
+        assert_eq!(c.admit(a, now), Admit::Seq(0));
+        assert_eq!(c.admit(a, now), Admit::Seq(1));
+        assert_eq!(c.admit(a, now), Admit::Seq(2));
+        assert_eq!(c.admit(b, now), Admit::Seq(0));
+        // The second answer is ready first (the first waits for its body): it waits.
+        assert_eq!(c.ready(a, 1, "a1"), Ok(None));
+        assert_eq!(c.ready(a, 0, "a0"), Ok(Some("a0")));
+        // Another connection is not held up.
+        assert_eq!(c.ready(b, 0, "b0"), Ok(Some("b0")));
+        assert_eq!(c.ready(a, 2, "a2"), Ok(None));
+        assert_eq!(c.written(a), Some("a1"));
+        assert_eq!(c.written(a), Some("a2"));
+        assert_eq!(c.written(a), None);
+        assert_eq!(c.written(b), None);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_connection_that_pipelines_too_far_is_cut_and_stays_cut_for_a_while() {
+        let now = Instant::now();
+        let mut c = Connections::new(Duration::from_secs(1));
+        let a = peer(1);
+        for i in 0..MAX_PIPELINED {
+            assert_eq!(c.admit(a, now), Admit::Seq(i));
+        }
+        assert_eq!(c.ready(a, 0, 0), Ok(Some(0)));
+        assert_eq!(c.ready(a, 1, 1), Ok(None));
+        assert_eq!(c.admit(a, now), Admit::CutNow);
+        assert_eq!(c.cut(a, now), vec![1]);
+        assert_eq!(c.admit(a, now), Admit::Cut);
+        // A reply still being made when it was cut is handed back to be dropped.
+        assert_eq!(c.ready(a, 5, 5), Err(5));
+        assert!(c.is_empty());
+        let later = now + Duration::from_secs(2);
+        c.prune(later);
+        assert_eq!(c.admit(a, later), Admit::Seq(0));
+    }
+}

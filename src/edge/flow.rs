@@ -1,0 +1,148 @@
+//! A request's way through the edge, as values, and the jobs that carry it
+//! where the loop must not go: reading a body, writing a response, dropping a
+//! request whose body may be unread, cutting a connection.
+
+use super::events::{Event, Mailbox};
+use super::framing::Refusal;
+use super::sockets;
+use super::tiny::{self, WireResponse};
+use super::workers::{Job, Workers};
+use crate::http::{Body, Method, Request};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// A request taken in, not yet answered.
+pub(crate) struct Pending {
+    pub(crate) rq: tiny_http::Request,
+    pub(crate) req: Request,
+    pub(crate) peer: SocketAddr,
+    /// Its number on its connection (see `conns.rs`).
+    pub(crate) seq: u64,
+    /// Answer with this instead of routing.
+    pub(crate) refusal: Option<Refusal>,
+    /// Its body may be unread, so dropping it may block (tiny_http drains it).
+    pub(crate) must_reap: bool,
+    /// Close the connection after answering (nothing after it can be trusted).
+    pub(crate) close_after: bool,
+    pub(crate) started: Instant,
+}
+
+/// What the access log says about a request once it is answered.
+pub(crate) struct LogEntry {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) status: u16,
+    pub(crate) bytes: usize,
+    pub(crate) started: Instant,
+}
+
+/// A response ready to be written on its connection.
+pub(crate) struct Reply {
+    pub(crate) rq: tiny_http::Request,
+    pub(crate) wire: WireResponse,
+    pub(crate) peer: SocketAddr,
+    pub(crate) must_reap: bool,
+    pub(crate) close_after: bool,
+    pub(crate) log: LogEntry,
+}
+
+/// A write that ended.
+pub(crate) struct Written {
+    pub(crate) peer: SocketAddr,
+    /// Whether the whole response went out.
+    pub(crate) ok: bool,
+    /// The connection was closed after it, as asked.
+    pub(crate) closed: bool,
+    pub(crate) log: LogEntry,
+}
+
+/// What the jobs need to know about where they run.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub(crate) mailbox: Mailbox,
+    /// Our listening port: identifies our connections' sockets for a cut.
+    pub(crate) port: u16,
+}
+
+/// Writes `reply`, then tells the loop. A request whose body may be unread is
+/// first half-closed for reading, so tiny_http's drain on drop ends at once
+/// instead of waiting on the client.
+pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
+    Box::new(move || {
+        let Reply {
+            rq,
+            wire,
+            peer,
+            must_reap,
+            close_after,
+            log,
+        } = reply;
+        if must_reap && close_after {
+            sockets::shut_connections(&[peer], cx.port, sockets::Shut::Read);
+        }
+        // A panic in tiny_http's drain (hostile Content-Length) must still end
+        // in a Written event, or the connection would wait for ever.
+        let ok = super::panics::catch_quietly(|| tiny::respond(rq, wire)).unwrap_or(false);
+        let closed = close_after || !ok;
+        if closed {
+            sockets::shut_connections(&[peer], cx.port, sockets::Shut::Both);
+        }
+        cx.mailbox.send(Event::Written(Written {
+            peer,
+            ok,
+            closed,
+            log,
+        }));
+    })
+}
+
+/// Reads the body of `pending` on a worker and sends it back to the loop, or
+/// hands `pending` back when no worker can take it now (then: 503).
+pub(crate) fn read_body_on(
+    workers: &Workers,
+    pending: Pending,
+    cx: Context,
+) -> Result<(), Box<Pending>> {
+    // The job owns the request through a slot, so a refused job gives it back.
+    let slot = Arc::new(Mutex::new(Some(pending)));
+    let for_job = slot.clone();
+    let job: Job = Box::new(move || {
+        let Some(mut p) = for_job.lock().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        match super::panics::catch_quietly(|| tiny::read_body(&mut p.rq)).flatten() {
+            Some(body) => p.req.body = body,
+            None => {
+                p.req.body = Body::Bytes(Vec::new());
+                p.refusal = Some((400, "Request body incomplete"));
+                p.close_after = true;
+            }
+        }
+        p.must_reap = true;
+        cx.mailbox.send(Event::BodyRead(Box::new(p)));
+    });
+    match workers.submit_now(job) {
+        Ok(()) => Ok(()),
+        Err(_) => match slot.lock().ok().and_then(|mut s| s.take()) {
+            Some(p) => Err(Box::new(p)),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Drops a request unanswered: here if that cannot block, else on a worker.
+pub(crate) fn discard(workers: &Workers, rq: tiny_http::Request) {
+    if tiny::drop_may_block(&rq) {
+        workers.submit(Box::new(move || tiny::discard(rq)));
+    } else {
+        tiny::discard(rq);
+    }
+}
+
+/// Shuts down the sockets of `peers` (on a worker: it scans our descriptors).
+pub(crate) fn cut_job(peers: Vec<SocketAddr>, port: u16) -> Job {
+    Box::new(move || {
+        sockets::shut_connections(&peers, port, sockets::Shut::Both);
+    })
+}

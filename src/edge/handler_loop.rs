@@ -1,0 +1,424 @@
+//! The one handler loop: takes an [`Event`], routes, changes state, hands work over.
+//!
+//! Architecture invariant: the loop never blocks on a client socket, a password
+//! hash, a connect or a join. Socket writes, body reads, drops that may drain a
+//! body and connects run on `workers`; hashes on `hashers`; a replaced server is
+//! drained and dropped (tiny_http's drop connects to itself) on a thread of its
+//! own. Each comes back, if it must, as an event.
+
+use super::accept::{AcceptSide, Rebuilt};
+use super::access_log::{AccessLog, printable};
+use super::ballast::{Ballast, RecentPeers};
+use super::conns::{Admit, Connections};
+use super::events::{Event, Events};
+use super::flow::{self, Context, LogEntry, Pending, Reply, Written};
+use super::hashers::Hashers;
+use super::workers::Workers;
+use super::{framing, sd_notify, tiny};
+use crate::app::App;
+use crate::errors::RuntimeError;
+use crate::http::{Body, Request, Response};
+use crate::router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a graceful stop waits for requests in flight.
+const DRAIN_FOR: Duration = Duration::from_millis(1500);
+/// The longest the loop goes without a Tick.
+const MAX_TICK: Duration = Duration::from_secs(1);
+/// Ticks while something is pending (a rebuild, a stop, an orphaned server).
+const FAST_TICK: Duration = Duration::from_millis(10);
+
+/// Why the loop ended without an error.
+pub(crate) enum Ending {
+    Stopped,
+}
+
+/// The loop's state: the application and everything the edge keeps track of.
+pub(crate) struct HandlerLoop<'a> {
+    pub(crate) app: &'a mut App,
+    pub(crate) events: Events,
+    pub(crate) cx: Context,
+    pub(crate) workers: Workers,
+    pub(crate) hashers: Hashers<Box<Pending>>,
+    pub(crate) accept: AcceptSide,
+    pub(crate) conns: Connections<Reply>,
+    pub(crate) log: AccessLog,
+    pub(crate) ballast: Option<Arc<Ballast>>,
+    pub(crate) peers: RecentPeers,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) listen: SocketAddr,
+    pub(crate) watchdog: Option<Duration>,
+    pub(crate) next_ping: Instant,
+    pub(crate) next_check: Instant,
+    pub(crate) last_request: Instant,
+    pub(crate) stopping: Option<Stopping>,
+    /// Replaced servers no drain thread could be started for: polled on ticks.
+    pub(crate) orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
+}
+
+pub(crate) struct Stopping {
+    deadline: Instant,
+    accept_ended: bool,
+}
+
+impl HandlerLoop<'_> {
+    pub(crate) fn run(mut self) -> Result<Ending, RuntimeError> {
+        loop {
+            match self.events.next() {
+                Event::Request(rq) => self.on_request(rq),
+                Event::BodyRead(p) => self.answer(*p),
+                Event::LoginChecked(mut p, verdict) => {
+                    p.req.password_verdict = Some(verdict);
+                    self.answer(*p);
+                }
+                Event::Written(w) => self.on_written(w),
+                Event::AcceptDied(e) => self.on_accept_died(e)?,
+                Event::Stop => self.on_stop(),
+                Event::Reload => self.on_reload(),
+                Event::Tick => {
+                    if let Some(ending) = self.on_tick()? {
+                        self.log.flush();
+                        return Ok(ending);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, rq: tiny_http::Request) {
+        let now = Instant::now();
+        self.last_request = now;
+        let peer = tiny::peer_of(&rq);
+        if let Some(b) = &self.ballast
+            && self.peers.is_new(peer, self.idle_timeout)
+        {
+            b.new_connection();
+        }
+        let seq = match self.conns.admit(peer, now) {
+            Admit::Seq(seq) => seq,
+            Admit::Cut => return flow::discard(&self.workers, rq),
+            Admit::CutNow => {
+                flow::discard(&self.workers, rq);
+                return self.cut(peer, "it pipelined too many requests without reading");
+            }
+        };
+        let mut p = Pending {
+            req: tiny::to_request(&rq),
+            rq,
+            peer,
+            seq,
+            refusal: None,
+            must_reap: false,
+            close_after: false,
+            started: now,
+        };
+        if let Err(refusal) = framing::check(&p.req.headers) {
+            // Nothing after a framing error can be trusted: it may be a body.
+            p.refusal = Some(refusal);
+            (p.must_reap, p.close_after) = (true, true);
+            return self.answer(p);
+        }
+        match framing::body_plan(&p.req.headers, tiny::MAX_BODY_BYTES as u64) {
+            framing::BodyPlan::Empty => {}
+            framing::BodyPlan::Preread => {
+                p.req.body = tiny::read_body(&mut p.rq).unwrap_or(Body::Bytes(Vec::new()));
+            }
+            framing::BodyPlan::TooLarge => {
+                p.req.body = Body::TooLarge;
+                (p.must_reap, p.close_after) = (true, true);
+            }
+            framing::BodyPlan::Stream => {
+                if let Err(back) = flow::read_body_on(&self.workers, p, self.cx.clone()) {
+                    let mut p = *back;
+                    p.refusal = Some((503, "Server busy"));
+                    (p.must_reap, p.close_after) = (true, true);
+                    self.answer(p);
+                }
+                return;
+            }
+        }
+        self.answer(p);
+    }
+
+    /// Routes a request whose body is in, or hands its password check over.
+    fn answer(&mut self, mut p: Pending) {
+        let response = match p.refusal {
+            Some((503, detail)) => Response::detail(503, detail).with_header("Retry-After", "1"),
+            Some((status, detail)) => Response::detail(status, detail),
+            None if p.req.password_verdict.is_none() => {
+                match router::password_check(self.app, &p.req) {
+                    Some(check) => match self.hashers.submit(check, Box::new(p)) {
+                        Ok(()) => return,
+                        Err(back) => {
+                            p = *back;
+                            router::abandon_password_check(self.app, &p.req);
+                            Response::detail(503, "Login queue full")
+                                .with_header("Retry-After", "1")
+                        }
+                    },
+                    None => route(self.app, &p.req),
+                }
+            }
+            None => route(self.app, &p.req),
+        };
+        self.reply(p, response);
+    }
+
+    fn reply(&mut self, p: Pending, response: Response) {
+        let log = LogEntry {
+            method: p.req.method,
+            path: p.req.path,
+            status: response.status,
+            bytes: response.body.len(),
+            started: p.started,
+        };
+        let reply = Reply {
+            rq: p.rq,
+            wire: tiny::to_wire(response),
+            peer: p.peer,
+            must_reap: p.must_reap,
+            close_after: p.close_after,
+            log,
+        };
+        if p.close_after {
+            self.conns.close_after(p.peer);
+        }
+        match self.conns.ready(p.peer, p.seq, reply) {
+            Ok(Some(now)) => self.write(now),
+            Ok(None) => {}
+            Err(cut) => flow::discard(&self.workers, cut.rq),
+        }
+    }
+
+    fn write(&mut self, reply: Reply) {
+        self.workers.submit(flow::write_job(reply, self.cx.clone()));
+    }
+
+    fn on_written(&mut self, w: Written) {
+        let note = if w.ok { "" } else { " (client gone)" };
+        self.log.request(
+            w.log.method.as_str(),
+            &w.log.path,
+            w.log.status,
+            w.log.bytes,
+            w.log.started.elapsed(),
+            note,
+        );
+        if w.closed {
+            for dropped in self.conns.cut(w.peer, Instant::now()) {
+                flow::discard(&self.workers, dropped.rq);
+            }
+        } else if let Some(next) = self.conns.written(w.peer) {
+            self.write(next);
+        }
+    }
+
+    /// Cuts a connection: its queued responses are dropped unwritten and its
+    /// socket is shut down, so its tiny_http thread ends.
+    fn cut(&mut self, peer: SocketAddr, why: &str) {
+        let dropped = self.conns.cut(peer, Instant::now());
+        eprintln!(
+            "tracksd: closed the connection from {peer}: {why} ({} responses dropped)",
+            dropped.len()
+        );
+        for reply in dropped {
+            flow::discard(&self.workers, reply.rq);
+        }
+        self.workers.submit(flow::cut_job(vec![peer], self.cx.port));
+    }
+
+    fn on_accept_died(&mut self, e: std::io::Error) -> Result<(), RuntimeError> {
+        if let Some(s) = &mut self.stopping {
+            s.accept_ended = true;
+            return Ok(());
+        }
+        if !super::sockets::accept_error_is_transient(&e) {
+            return Err(RuntimeError::Listener(e));
+        }
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            eprintln!("tracksd: accept failed ({e}); restarting the accept thread");
+        }
+        self.accept.died(Instant::now());
+        self.rebuild(Instant::now())
+    }
+
+    fn rebuild(&mut self, now: Instant) -> Result<(), RuntimeError> {
+        match self.accept.try_rebuild(now) {
+            Rebuilt::Started(server) => {
+                let old = self.events.replace_server(server);
+                self.drain(old, now);
+                Ok(())
+            }
+            Rebuilt::GaveUp(e) => Err(RuntimeError::Listener(e)),
+            Rebuilt::NotDue => {
+                self.events.tick_every(FAST_TICK);
+                Ok(())
+            }
+        }
+    }
+
+    /// A replaced server still has connections: a thread forwards their requests
+    /// until they are all closed, then drops it (which connects to ourselves).
+    fn drain(&mut self, old: Arc<tiny_http::Server>, now: Instant) {
+        let (mailbox, idle) = (self.cx.mailbox.clone(), self.idle_timeout);
+        let slot = Arc::new(std::sync::Mutex::new(Some(old)));
+        let for_thread = slot.clone();
+        let spawned = std::thread::Builder::new()
+            .name("drain".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let Some(old) = for_thread.lock().ok().and_then(|mut s| s.take()) else {
+                    return;
+                };
+                while let Ok(Some(rq)) = old.recv_timeout(idle) {
+                    mailbox.send(Event::Request(rq));
+                }
+            });
+        if spawned.is_err()
+            && let Some(old) = slot.lock().ok().and_then(|mut s| s.take())
+        {
+            self.orphans.push((old, now));
+            self.events.tick_every(FAST_TICK);
+        }
+    }
+
+    /// Serves orphaned servers from ticks; drops them on a worker once quiet.
+    fn poll_orphans(&mut self, now: Instant) {
+        let mut requests = Vec::new();
+        for (server, last) in &mut self.orphans {
+            while let Ok(Some(rq)) = server.try_recv() {
+                requests.push(rq);
+                *last = now;
+            }
+        }
+        let idle = self.idle_timeout;
+        let (quiet, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|(_, last)| now.duration_since(*last) > idle * 2);
+        self.orphans = busy;
+        for (server, _) in quiet {
+            self.workers.submit(Box::new(move || drop(server)));
+        }
+        for rq in requests {
+            self.on_request(rq);
+        }
+    }
+
+    fn on_stop(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        eprintln!("tracksd: stopping: no new connections, answering requests in flight");
+        let _ = sd_notify::notify("STOPPING=1");
+        if let Some(b) = &self.ballast {
+            b.stop();
+        }
+        let waiting = self.accept.retire();
+        if waiting {
+            // One connection to ourselves wakes an accept() that is waiting.
+            let target = SocketAddr::new(
+                super::ballast::loopback_for(self.listen.ip()),
+                self.listen.port(),
+            );
+            self.workers.submit(Box::new(move || {
+                let _ = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(250));
+            }));
+        }
+        self.stopping = Some(Stopping {
+            deadline: Instant::now() + DRAIN_FOR,
+            accept_ended: !waiting,
+        });
+        self.events.tick_every(FAST_TICK);
+    }
+
+    fn on_reload(&mut self) {
+        eprintln!("tracksd: SIGHUP: reload is not available in this version; ignored");
+    }
+
+    fn on_tick(&mut self) -> Result<Option<Ending>, RuntimeError> {
+        self.log.flush();
+        let now = Instant::now();
+        if let Some(every) = self.watchdog
+            && now >= self.next_ping
+        {
+            let _ = sd_notify::notify("WATCHDOG=1");
+            self.next_ping = now + every;
+        }
+        if !self.orphans.is_empty() {
+            self.poll_orphans(now);
+        }
+        if let Some(s) = &self.stopping {
+            let quiet = now.duration_since(self.last_request) >= Duration::from_millis(50);
+            let drained = s.accept_ended && self.conns.is_empty() && quiet;
+            return Ok((drained || now >= s.deadline).then_some(Ending::Stopped));
+        }
+        if self.accept.rebuilding() {
+            self.rebuild(now)?;
+        }
+        if now >= self.next_check {
+            self.next_check = now + MAX_TICK;
+            if !self.accept.rebuilding() && !self.accept.is_alive() {
+                eprintln!("tracksd: the accept thread is gone; restarting it");
+                self.accept.died(now);
+                self.rebuild(now)?;
+            }
+            self.conns.prune(now);
+            if now.duration_since(self.last_request) >= MAX_TICK {
+                super::alloc::return_free_memory();
+            }
+            if !self.accept.rebuilding() && self.orphans.is_empty() {
+                self.events
+                    .tick_every(self.watchdog.unwrap_or(MAX_TICK).min(MAX_TICK));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Routes one request. A panicking handler becomes a logged 500 and the loop
+/// goes on; the state it was changing is whatever the store had made durable.
+pub(crate) fn route(app: &mut App, req: &Request) -> Response {
+    answer_with(app, req, router::handle)
+}
+
+fn answer_with(
+    app: &mut App,
+    req: &Request,
+    handler: fn(&mut App, &Request) -> Response,
+) -> Response {
+    super::panics::catch_quietly(|| handler(app, req)).unwrap_or_else(|| {
+        eprintln!(
+            "error: handler panicked on {} {}",
+            req.method.as_str(),
+            printable(&req.path)
+        );
+        Response::detail(500, "Internal Server Error")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+
+    fn boom(_: &mut App, _: &Request) -> Response {
+        panic!("a bug in a handler")
+    }
+
+    #[test]
+    fn a_panicking_handler_is_a_500_and_the_app_lives_on() {
+        let mut app = crate::router::tests::app_with("");
+        let req = Request::new(Method::Get, "/tracks");
+        let r = answer_with(&mut app, &req, boom);
+        assert_eq!(
+            (r.status, r.body_text().as_str()),
+            (500, r#"{"detail":"Internal Server Error"}"#)
+        );
+        assert_eq!(route(&mut app, &req).status, 200);
+    }
+}

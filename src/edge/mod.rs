@@ -1,0 +1,159 @@
+//! The edge: everything that exists because of tiny_http 0.12, and the one
+//! handler loop that feeds the router.
+//!
+//! tiny_http parses HTTP on a thread per connection and hands requests over a
+//! queue. It has no timeouts, writes a connection's responses strictly in order
+//! (a write waits for the one before it), dies on any `accept()` error, drains
+//! unread bodies on drop and answers some requests itself (README, "Limits and
+//! hardening"). The edge keeps all of that away from the loop, which only
+//! routes, changes state and hands work over:
+//!
+//! - [`events`]: the closed [`events::Event`] set the loop takes, and the mailbox
+//!   other threads use;
+//! - [`handler_loop`]: the loop;
+//! - [`flow`]: a request's way through the edge, and the jobs that write, read
+//!   and drop off the loop; [`conns`]: per-connection response order, the
+//!   pipelining bound, cut connections;
+//! - [`workers`]: threads for socket work; [`hashers`]: low-priority threads for
+//!   password hashes behind a bounded queue;
+//! - [`accept`]: tiny_http servers on our socket (liveness, retire, rebuild);
+//!   [`tiny`]: conversions; [`framing`]: request framing rules;
+//! - [`ballast`], [`alloc`], [`sockets`], [`signals`], [`sd_notify`],
+//!   [`access_log`], [`panics`]: the workarounds and plumbing they need.
+//!
+//! Architecture invariant: tiny_http is named only under `src/edge/`, and the
+//! rest of the crate reaches the edge only through [`bind`] and [`run`].
+
+pub(crate) mod accept;
+pub(crate) mod access_log;
+pub(crate) mod alloc;
+pub(crate) mod ballast;
+pub(crate) mod conns;
+pub(crate) mod events;
+pub(crate) mod flow;
+pub(crate) mod framing;
+pub(crate) mod handler_loop;
+pub(crate) mod hashers;
+pub(crate) mod panics;
+pub(crate) mod sd_notify;
+pub(crate) mod signals;
+pub(crate) mod sockets;
+pub(crate) mod tiny;
+pub(crate) mod workers;
+
+use crate::app::App;
+use crate::errors::{RuntimeError, StartupError};
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+/// Threads for socket work kept at all times, and the most there may be: one
+/// per connection whose client is slow to read, plus body reads.
+const MIN_WORKERS: usize = 2;
+const MAX_WORKERS: usize = 96;
+
+/// A bound, not yet serving, listening socket.
+pub(crate) struct Listener {
+    tcp: TcpListener,
+    /// The real address (the real port when the config said port 0).
+    pub(crate) addr: SocketAddr,
+    /// Whether systemd handed it to us.
+    pub(crate) activated: bool,
+}
+
+/// The socket systemd passed (socket activation), if any.
+pub(crate) fn activated_listener() -> std::io::Result<Option<TcpListener>> {
+    sockets::activated_listener(
+        std::env::var("LISTEN_PID").ok().as_deref(),
+        std::env::var("LISTEN_FDS").ok().as_deref(),
+    )
+}
+
+/// Binds `addr`, or takes the socket systemd passed, and sets the idle timeout
+/// on it. The timeout must be set before anyone can connect: Linux copies it
+/// into each connection when the handshake completes.
+pub(crate) fn bind(
+    addr: SocketAddr,
+    activated: Option<TcpListener>,
+    idle_timeout: Duration,
+) -> Result<Listener, StartupError> {
+    let bind_error = |source| StartupError::Bind { addr, source };
+    let was_activated = activated.is_some();
+    let tcp = match activated {
+        Some(tcp) => tcp,
+        None => TcpListener::bind(addr).map_err(bind_error)?,
+    };
+    // A stalled connection meets up to three reads in a row (body, drain of the
+    // rest, next request line); a third of the budget each keeps it within it.
+    sockets::set_timeouts(&tcp, idle_timeout / 3).map_err(bind_error)?;
+    let addr = tcp.local_addr().map_err(bind_error)?;
+    Ok(Listener {
+        tcp,
+        addr,
+        activated: was_activated,
+    })
+}
+
+/// Serves until a stop signal (Ok) or until the accept side cannot be rebuilt.
+pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
+    let idle_timeout = Duration::from_millis(app.config.idle_timeout_ms);
+    alloc::limit_arenas();
+    panics::install();
+    let mut accept = accept::AcceptSide::new(listener.tcp).map_err(RuntimeError::Listener)?;
+    let server = accept.start().map_err(RuntimeError::Listener)?;
+    let watchdog = sd_notify::watchdog_interval();
+    let (events, mailbox) = events::Events::new(server, watchdog.unwrap_or(Duration::from_secs(1)));
+    let cx = flow::Context {
+        mailbox: mailbox.clone(),
+        port: listener.addr.port(),
+    };
+    let workers = workers::Workers::start("worker", MIN_WORKERS, MAX_WORKERS)
+        .map_err(RuntimeError::Listener)?;
+    let for_hashers = mailbox.clone();
+    let hashers = hashers::Hashers::start(
+        app.config.login_threads,
+        app.config.login_queue,
+        Box::new(move |p, verdict| for_hashers.send(events::Event::LoginChecked(p, verdict))),
+    )
+    .map_err(RuntimeError::Listener)?;
+    let ballast = if app.config.ballast {
+        Some(
+            ballast::Ballast::start(listener.addr, idle_timeout / 3)
+                .map_err(RuntimeError::Listener)?,
+        )
+    } else {
+        None
+    };
+    let for_signals = mailbox;
+    signals::on_signals(move |signal| {
+        for_signals.send(match signal {
+            signals::Signal::Stop => events::Event::Stop,
+            signals::Signal::Reload => events::Event::Reload,
+        })
+    })
+    .map_err(RuntimeError::Listener)?;
+    let now = Instant::now();
+    let handler_loop = handler_loop::HandlerLoop {
+        app,
+        events,
+        cx,
+        workers,
+        hashers,
+        accept,
+        conns: conns::Connections::new(idle_timeout * 2),
+        log: access_log::AccessLog::default(),
+        ballast,
+        peers: ballast::RecentPeers::default(),
+        idle_timeout,
+        listen: listener.addr,
+        watchdog,
+        next_ping: now,
+        next_check: now,
+        last_request: now,
+        stopping: None,
+        orphans: Vec::new(),
+    };
+    let _ = sd_notify::notify("READY=1");
+    let ending = handler_loop.run();
+    let _ = sd_notify::notify("STOPPING=1");
+    ending.map(|handler_loop::Ending::Stopped| ())
+}

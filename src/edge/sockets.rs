@@ -1,0 +1,266 @@
+//! Socket and process plumbing that std does not expose: listener options,
+//! systemd socket activation, retiring an accept thread without touching the
+//! shared listening socket, cutting a tiny_http connection, thread priority.
+//!
+//! Architecture invariant: this and `alloc.rs`/`signals.rs`/`recycle.rs` are the
+//! only modules with `unsafe` FFI calls; each call is a plain libc function on
+//! memory or file descriptors of this process.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::time::Duration;
+
+/// The first fd systemd passes (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: RawFd = 3;
+
+/// Sets receive and send timeouts on the listening socket. Linux copies them to
+/// every accepted socket, which is the only way to give tiny-http's connections
+/// an idle timeout; it also makes `accept()` time out, which the edge handles by
+/// rebuilding its tiny-http server on the same socket.
+pub fn set_timeouts(listener: &TcpListener, timeout: Duration) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: a valid fd we own, and a pointer/length pair to a live timeval.
+        let rc = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The listening socket systemd passed us (`LISTEN_PID` is ours, `LISTEN_FDS ≥ 1`),
+/// made blocking, or `None` when we were not socket-activated.
+pub fn activated_listener(
+    listen_pid: Option<&str>,
+    listen_fds: Option<&str>,
+) -> io::Result<Option<TcpListener>> {
+    let ours = listen_pid.and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let count = listen_fds.and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+    if !ours || count == 0 {
+        return Ok(None);
+    }
+    // SAFETY: systemd hands fd 3 to this process as a listening socket; we take
+    // ownership of it exactly once.
+    let listener = unsafe { TcpListener::from_raw_fd(LISTEN_FDS_START) };
+    // tiny-http's accept loop expects blocking accepts.
+    listener.set_nonblocking(false)?;
+    // SAFETY: fd 3 is ours; keep it out of any child process.
+    unsafe { libc::fcntl(LISTEN_FDS_START, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Ok(Some(listener))
+}
+
+/// What identifies a socket whatever fd refers to it (dups share it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SocketId {
+    dev: u64,
+    ino: u64,
+}
+
+/// The identity of the socket (or file) behind `fd`, if `fd` is open.
+pub(crate) fn socket_id(fd: RawFd) -> Option<SocketId> {
+    // SAFETY: fstat writes into a zeroed stat we own; a closed fd is EBADF.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstat(fd, &mut st) };
+    (rc == 0).then_some(SocketId {
+        dev: st.st_dev,
+        ino: st.st_ino,
+    })
+}
+
+/// Makes the accept thread that owns `fd` (a dup of the listening socket) fail
+/// its next `accept()` and end, without `shutdown()`, which would stop the
+/// socket for everyone holding it: systemd, and the process after a restart.
+/// The fd is pointed at a fresh unbound socket, so `accept` returns EINVAL; a
+/// call already waiting returns at its next connection or timeout. Checks first
+/// that `fd` still is the listener (the thread may have ended and its number
+/// been reused).
+pub(crate) fn retire_listener_fd(fd: RawFd, listener: SocketId) -> io::Result<()> {
+    // SAFETY: socket() returns a new fd we own; dup2 replaces `fd`, which we just
+    // checked refers to our listener; then our extra fd is closed.
+    unsafe {
+        let dead = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if dead < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let result = if socket_id(fd) == Some(listener) {
+            if libc::dup3(dead, fd, libc::O_CLOEXEC) < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        } else {
+            Ok(())
+        };
+        libc::close(dead);
+        result
+    }
+}
+
+/// How much of a connection [`shut_connections`] shuts down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shut {
+    /// Reads return what is buffered, then EOF without waiting (a drain ends).
+    Read,
+    /// Reads return EOF and writes fail: its tiny_http thread ends.
+    Both,
+}
+
+/// Shuts down every connection of this process from one of `peers` to local
+/// `port`.
+/// tiny_http gives no handle on a connection's socket, so the fds are found
+/// through /proc/self/fd (a few µs per fd; only ever on a worker thread).
+/// Returns how many were shut down.
+pub(crate) fn shut_connections(peers: &[SocketAddr], port: u16, how: Shut) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    let mut cut = 0;
+    for entry in dir.flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if let (Some(local), Some(peer)) = (sock_addr(fd, false), sock_addr(fd, true))
+            && local.port() == port
+            && peers.contains(&peer)
+        {
+            let how = match how {
+                Shut::Read => libc::SHUT_RD,
+                Shut::Both => libc::SHUT_RDWR,
+            };
+            // SAFETY: shutdown does not close the fd; its owner still does.
+            unsafe { libc::shutdown(fd, how) };
+            cut += 1;
+        }
+    }
+    cut
+}
+
+/// The local or peer address of a TCP socket fd, if it is one.
+fn sock_addr(fd: RawFd, peer: bool) -> Option<SocketAddr> {
+    // SAFETY: the kernel writes at most `len` bytes into storage we own.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let ptr = (&mut storage as *mut libc::sockaddr_storage).cast();
+    let rc = unsafe {
+        if peer {
+            libc::getpeername(fd, ptr, &mut len)
+        } else {
+            libc::getsockname(fd, ptr, &mut len)
+        }
+    };
+    if rc != 0 {
+        return None;
+    }
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a: &libc::sockaddr_in = unsafe { &*(ptr as *const libc::sockaddr_in) };
+            Some(SocketAddr::from((
+                u32::from_be(a.sin_addr.s_addr).to_be_bytes(),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(ptr as *const libc::sockaddr_in6) };
+            Some(SocketAddr::from((
+                a.sin6_addr.s6_addr,
+                u16::from_be(a.sin6_port),
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Gives the calling thread the lowest scheduling priority (nice 19), so it
+/// only gets a CPU the handler loop is not asking for. Best effort: a sandbox
+/// that forbids it leaves the thread at normal priority.
+pub(crate) fn lower_this_threads_priority() {
+    // SAFETY: setpriority on our own thread id (Linux: per-thread nice).
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+    }
+}
+
+/// Whether an `accept()` error means "try again" (timeouts, aborted handshakes,
+/// resource exhaustion) rather than "this socket is gone".
+pub fn accept_error_is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+    ) || matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EPROTO | libc::EPERM
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_activated_without_our_pid() {
+        assert!(activated_listener(None, Some("1")).unwrap().is_none());
+        assert!(activated_listener(Some("1"), Some("1")).unwrap().is_none());
+        let me = std::process::id().to_string();
+        assert!(activated_listener(Some(&me), Some("0")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_cut_connection_reads_eof_and_a_retired_listener_fd_stops_accepting() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (_server_side, peer) = l.accept().unwrap();
+        assert_eq!(shut_connections(&[peer], port, Shut::Both), 1);
+        let mut buf = [0u8; 1];
+        use std::io::Read;
+        assert_eq!(client.read(&mut buf).unwrap(), 0);
+
+        let id = socket_id(l.as_raw_fd()).unwrap();
+        let dup = l.try_clone().unwrap();
+        retire_listener_fd(dup.as_raw_fd(), id).unwrap();
+        assert!(dup.accept().is_err());
+        // The original descriptor, and so the socket, still listens.
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        assert!(l.accept().is_ok());
+        assert_eq!(socket_id(l.as_raw_fd()), Some(id));
+        assert_ne!(socket_id(dup.as_raw_fd()), Some(id));
+    }
+
+    #[test]
+    fn listener_timeout_reaches_accepted_sockets_and_accept() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        set_timeouts(&l, Duration::from_millis(200)).unwrap();
+        let t = std::time::Instant::now();
+        let e = l.accept().unwrap_err();
+        assert!(accept_error_is_transient(&e), "{e:?}");
+        assert!(t.elapsed() >= Duration::from_millis(150));
+        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(200)));
+    }
+}

@@ -1,0 +1,103 @@
+//! tiny_http's request and response types to and from ours, and the three
+//! things done to a tiny_http request besides answering it: reading its body,
+//! writing its response, dropping it unanswered.
+
+use crate::http::{Body, Method, Request, Response};
+use std::io::{Cursor, Read};
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub(crate) type WireResponse = tiny_http::Response<Cursor<Vec<u8>>>;
+
+/// Largest request body read into memory; a larger declared body gets 413 unread.
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The connection a request came on. tiny_http gives no other handle on it; the
+/// peer address is unique among our open connections.
+pub(crate) fn peer_of(rq: &tiny_http::Request) -> SocketAddr {
+    rq.remote_addr()
+        .copied()
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// The owned request value, without its body. Header names are lower-cased.
+pub(crate) fn to_request(rq: &tiny_http::Request) -> Request {
+    let mut req = Request::new(Method::parse(rq.method().as_str()), rq.url());
+    req.headers = rq
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_owned(),
+            )
+        })
+        .collect();
+    req.peer = rq.remote_addr().map(|a| a.ip());
+    req.now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    req
+}
+
+/// Reads at most one byte more than the limit; `None` if the body broke off.
+/// Blocks on a body still on the wire: only ever on a worker (or for a body
+/// tiny_http has already read into memory).
+pub(crate) fn read_body(rq: &mut tiny_http::Request) -> Option<Body> {
+    let mut buf = Vec::new();
+    let limit = MAX_BODY_BYTES as u64 + 1;
+    match rq.as_reader().take(limit).read_to_end(&mut buf) {
+        Ok(_) if buf.len() > MAX_BODY_BYTES => Some(Body::TooLarge),
+        Ok(_) => Some(Body::Bytes(buf)),
+        Err(_) => None,
+    }
+}
+
+/// Writes the response. Blocks until every earlier response on the connection
+/// is written and this one is in the socket (or the send timeout): workers only.
+/// Dropping the request afterwards drains an unread body (tiny_http).
+pub(crate) fn respond(rq: tiny_http::Request, wire: WireResponse) -> bool {
+    rq.respond(wire).is_ok()
+}
+
+/// Whether dropping the request may read from the socket (a body tiny_http has
+/// not read into memory: it drains it on drop).
+pub(crate) fn drop_may_block(rq: &tiny_http::Request) -> bool {
+    rq.headers().iter().any(|h| {
+        (h.field.equiv("Content-Length")
+            && h.value
+                .as_str()
+                .trim()
+                .parse::<u64>()
+                .map_or(true, |n| n > super::framing::PREREAD_BODY_BYTES))
+            || h.field.equiv("Transfer-Encoding")
+            || h.field.equiv("Expect")
+    })
+}
+
+/// Drops a request without answering it. tiny_http would write a 500 on drop;
+/// taking its writer first means nothing is written (the connection is being
+/// cut). Blocks only if [`drop_may_block`].
+pub(crate) fn discard(rq: tiny_http::Request) {
+    drop(rq.into_writer());
+}
+
+/// Converts the response value for tiny_http. Header values with control bytes
+/// (tab included: none of ours has one) are dropped rather than sent, so nothing
+/// can split a response header.
+pub(crate) fn to_wire(response: Response) -> WireResponse {
+    let headers = response
+        .headers
+        .iter()
+        .filter(|(_, v)| !super::framing::has_control_byte(v.as_bytes()) && !v.contains('\t'))
+        .filter_map(|(n, v)| tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    let len = response.body.len();
+    tiny_http::Response::new(
+        tiny_http::StatusCode(response.status),
+        headers,
+        Cursor::new(response.body),
+        Some(len),
+        None,
+    )
+}

@@ -1,0 +1,196 @@
+//! Threads for the work the handler loop must never wait on: writing a response
+//! to a socket, reading a body off one, dropping a request whose body may be
+//! unread (tiny_http drains it on drop), connecting to our own listener.
+//!
+//! The pool keeps `min` threads for its whole life (spawned at start, so there is
+//! always someone to write a response even when no thread can be spawned later)
+//! and grows on demand to `max`; threads above `min` end after a quiet spell.
+//! Each job runs in a quiet panic section (`panics::quietly`): a job that panics on
+//! hostile input (tiny_http's drain of `Content-Length: 2^64-1`) costs one counter,
+//! not a message in the journal.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// How long a thread above the minimum waits for work before it ends.
+const LINGER: Duration = Duration::from_secs(10);
+
+pub(crate) struct Workers {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: &'static str,
+    min: usize,
+    max: usize,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Job>,
+    /// Threads alive, and those of them running a job.
+    alive: usize,
+    busy: usize,
+}
+
+impl Workers {
+    /// Starts `min` threads named `name`; fails if not even those can be had.
+    pub(crate) fn start(name: &'static str, min: usize, max: usize) -> std::io::Result<Workers> {
+        let workers = Workers {
+            shared: Arc::new(Shared {
+                name,
+                min,
+                max: max.max(min).max(1),
+                state: Mutex::new(State::default()),
+                wake: Condvar::new(),
+            }),
+        };
+        for _ in 0..min {
+            workers.spawn_thread()?;
+        }
+        Ok(workers)
+    }
+
+    /// Runs `job` on a worker, queueing it behind others if every thread is busy
+    /// and none can be added (the `min` threads always exist, so it runs eventually).
+    pub(crate) fn submit(&self, job: Job) {
+        if let Err(job) = self.submit_now(job) {
+            self.lock().queue.push_back(job);
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Runs `job` now on an idle or a new thread, or gives it back when every
+    /// thread is busy and no thread can be added (the caller answers 503).
+    pub(crate) fn submit_now(&self, job: Job) -> Result<(), Job> {
+        let mut state = self.lock();
+        if state.alive - state.busy > state.queue.len() {
+            state.queue.push_back(job);
+            drop(state);
+            self.shared.wake.notify_one();
+            return Ok(());
+        }
+        let may_grow = state.alive < self.shared.max;
+        drop(state);
+        if may_grow {
+            // The job travels in the queue, so a failed spawn hands it back intact.
+            self.lock().queue.push_back(job);
+            if self.spawn_thread().is_ok() {
+                return Ok(());
+            }
+            let mut state = self.lock();
+            if let Some(job) = state.queue.pop_back() {
+                return Err(job);
+            }
+            // Another thread already took it: it runs.
+            return Ok(());
+        }
+        Err(job)
+    }
+
+    /// Threads alive now.
+    #[cfg(test)]
+    pub(crate) fn alive(&self) -> usize {
+        self.lock().alive
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn spawn_thread(&self) -> std::io::Result<()> {
+        let shared = self.shared.clone();
+        shared.state.lock().unwrap_or_else(|p| p.into_inner()).alive += 1;
+        let spawned = std::thread::Builder::new()
+            .name(shared.name.into())
+            .stack_size(128 * 1024)
+            .spawn({
+                let shared = shared.clone();
+                move || work(&shared)
+            });
+        if let Err(e) = spawned {
+            shared.state.lock().unwrap_or_else(|p| p.into_inner()).alive -= 1;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+fn work(shared: &Shared) {
+    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if let Some(job) = state.queue.pop_front() {
+            state.busy += 1;
+            drop(state);
+            super::panics::quietly(job);
+            state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.busy -= 1;
+            continue;
+        }
+        let (next, waited) = shared
+            .wake
+            .wait_timeout(state, LINGER)
+            .unwrap_or_else(|p| p.into_inner());
+        state = next;
+        if waited.timed_out() && state.queue.is_empty() && state.alive > shared.min {
+            state.alive -= 1;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    #[test]
+    fn jobs_run_and_the_pool_grows_to_its_maximum_only() {
+        let pool = Workers::start("test-worker", 1, 3).unwrap();
+        let (tx, rx) = channel();
+        let (release_tx, release_rx) = channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        // Three blocking jobs occupy the three threads the pool may have.
+        for _ in 0..3 {
+            let (tx, release) = (tx.clone(), release_rx.clone());
+            assert!(
+                pool.submit_now(Box::new(move || {
+                    tx.send(()).unwrap();
+                    let _ = release.lock().unwrap().recv();
+                }))
+                .is_ok()
+            );
+        }
+        for _ in 0..3 {
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        assert_eq!(pool.alive(), 3);
+        // A fourth cannot run now: it is handed back, not queued.
+        assert!(pool.submit_now(Box::new(|| {})).is_err());
+        // `submit` queues it instead; it runs once a thread is free.
+        let done = tx.clone();
+        pool.submit(Box::new(move || done.send(()).unwrap()));
+        for _ in 0..3 {
+            release_tx.send(()).unwrap();
+        }
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn a_panicking_job_does_not_kill_its_thread() {
+        let pool = Workers::start("test-worker", 1, 1).unwrap();
+        pool.submit(Box::new(|| panic!("hostile input")));
+        let (tx, rx) = channel();
+        pool.submit(Box::new(move || tx.send(7).unwrap()));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 7);
+        assert_eq!(pool.alive(), 1);
+    }
+}
