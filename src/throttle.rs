@@ -161,6 +161,41 @@ impl LoginThrottle {
         self.by_user.reset(&user.to_owned());
     }
 
+    /// The counters, to hand to the next image of this process (see
+    /// `edge/recycle.rs`); attempts in flight are not kept (there are none then).
+    pub fn save(&self) -> Vec<u8> {
+        fn rows<K: ToString>(c: &Counter<K>) -> Vec<(String, u32, u64)> {
+            c.entries
+                .iter()
+                .map(|(k, e)| (k.to_string(), e.failures, e.locked_until_ms))
+                .collect()
+        }
+        serde_json::to_vec(&(rows(&self.by_addr), rows(&self.by_user))).unwrap_or_default()
+    }
+
+    /// Takes back what [`LoginThrottle::save`] wrote; returns how many addresses
+    /// and usernames it holds. Anything unreadable is ignored (an empty throttle).
+    pub fn restore(&mut self, bytes: &[u8]) -> (usize, usize) {
+        type Rows = Vec<(String, u32, u64)>;
+        let Ok((addrs, users)) = serde_json::from_slice::<(Rows, Rows)>(bytes) else {
+            return (0, 0);
+        };
+        let entry = |failures, locked_until_ms| Entry {
+            failures,
+            locked_until_ms,
+            in_flight: 0,
+        };
+        for (k, f, l) in addrs.into_iter().take(MAX_ENTRIES) {
+            if let Ok(ip) = k.parse::<IpAddr>() {
+                self.by_addr.entries.insert(ip, entry(f, l));
+            }
+        }
+        for (k, f, l) in users.into_iter().take(MAX_ENTRIES) {
+            self.by_user.entries.insert(k, entry(f, l));
+        }
+        self.len()
+    }
+
     /// How many keys are remembered (for tests of the bound).
     pub fn len(&self) -> (usize, usize) {
         (self.by_addr.entries.len(), self.by_user.entries.len())
@@ -237,6 +272,19 @@ mod tests {
         t.succeeded(A, "x");
         assert!(t.refused_for_secs(A, "y", later).is_none());
         assert_eq!(t.len(), (0, 5));
+    }
+
+    #[test]
+    fn the_counters_survive_a_save_and_restore() {
+        let mut t = LoginThrottle::default();
+        for _ in 0..5 {
+            t.failed(B, "jo\"hn", 0);
+        }
+        let mut back = LoginThrottle::default();
+        assert_eq!(back.restore(&t.save()), (1, 1));
+        assert_eq!(back.refused_for_secs(B, "x", 0), Some(1));
+        assert_eq!(back.refused_for_secs(A, "jo\"hn", 0), Some(1));
+        assert_eq!(LoginThrottle::default().restore(b"junk"), (0, 0));
     }
 
     #[test]

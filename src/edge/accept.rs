@@ -117,6 +117,11 @@ impl AcceptSide {
         }
     }
 
+    /// The listening socket, to hand to the next image of this process.
+    pub(crate) fn into_listener(self) -> TcpListener {
+        self.listener
+    }
+
     /// Makes the current accept thread end without touching the socket (see
     /// `sockets::retire_listener_fd`) and gives up any pending rebuild. Returns
     /// whether a thread may still be waiting in `accept()`: then one connection

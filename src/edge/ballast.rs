@@ -109,6 +109,11 @@ pub struct RecentPeers {
 }
 
 impl RecentPeers {
+    /// When `peer` last sent a request, if lately.
+    pub fn last_seen(&self, peer: &SocketAddr) -> Option<Instant> {
+        self.seen.get(peer).copied()
+    }
+
     /// Whether `peer` was not seen within `window`; remembers it either way.
     pub fn is_new(&mut self, peer: SocketAddr, window: Duration) -> bool {
         let now = Instant::now();

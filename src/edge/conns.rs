@@ -138,6 +138,11 @@ impl<R> Connections<R> {
             .unwrap_or_default()
     }
 
+    /// Whether `peer` has a request taken in and not yet answered.
+    pub(crate) fn has(&self, peer: &SocketAddr) -> bool {
+        self.live.contains_key(peer)
+    }
+
     /// Whether any request is taken in and not yet answered.
     pub(crate) fn is_empty(&self) -> bool {
         self.live.is_empty()

@@ -23,6 +23,8 @@ pub(crate) enum Event {
     LoginChecked(Box<Pending>, PasswordVerdict),
     /// A worker finished writing a response (or failed to).
     Written(Written),
+    /// A worker looked up our connections' descriptors (peer, fd).
+    Sockets(Vec<(std::net::SocketAddr, std::os::fd::RawFd)>),
     /// The current server's accept thread ended, and why.
     AcceptDied(std::io::Error),
     /// SIGTERM/SIGINT.

@@ -140,6 +140,14 @@ pub(crate) fn discard(workers: &Workers, rq: tiny_http::Request) {
     }
 }
 
+/// Looks up our connections' descriptors and sends them to the loop.
+pub(crate) fn scan_job(cx: Context) -> Job {
+    Box::new(move || {
+        let found = sockets::connection_fds(cx.port);
+        cx.mailbox.send(Event::Sockets(found));
+    })
+}
+
 /// Shuts down the sockets of `peers` (on a worker: it scans our descriptors).
 pub(crate) fn cut_job(peers: Vec<SocketAddr>, port: u16) -> Job {
     Box::new(move || {

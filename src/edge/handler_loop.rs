@@ -13,13 +13,16 @@ use super::conns::{Admit, Connections};
 use super::events::{Event, Events};
 use super::flow::{self, Context, LogEntry, Pending, Reply, Written};
 use super::hashers::Hashers;
+use super::recycle::{RECYCLE_AT, StuckWatch};
 use super::workers::Workers;
 use super::{framing, sd_notify, tiny};
 use crate::app::App;
 use crate::errors::RuntimeError;
 use crate::http::{Body, Request, Response};
 use crate::router;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,10 +32,15 @@ const DRAIN_FOR: Duration = Duration::from_millis(1500);
 const MAX_TICK: Duration = Duration::from_secs(1);
 /// Ticks while something is pending (a rebuild, a stop, an orphaned server).
 const FAST_TICK: Duration = Duration::from_millis(10);
+/// The least time between two descriptor scans, and the most descriptors kept.
+const SCAN_EVERY: Duration = Duration::from_millis(50);
+const MAX_FDS: usize = 4096;
 
 /// Why the loop ended without an error.
 pub(crate) enum Ending {
     Stopped,
+    /// Leaked tiny_http threads: execute again on this socket (`recycle.rs`).
+    Recycle(std::net::TcpListener),
 }
 
 /// The loop's state: the application and everything the edge keeps track of.
@@ -56,11 +64,20 @@ pub(crate) struct HandlerLoop<'a> {
     pub(crate) stopping: Option<Stopping>,
     /// Replaced servers no drain thread could be started for: polled on ticks.
     pub(crate) orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
+    /// Connections' socket descriptors, for the inline-write check (see `write`).
+    pub(crate) fds: HashMap<SocketAddr, RawFd>,
+    /// When the last descriptor scan was asked for; whether it is under way.
+    pub(crate) last_scan: Instant,
+    pub(crate) scanning: bool,
+    /// Connections open long without a request (leaked tiny_http threads).
+    pub(crate) stuck: StuckWatch,
+    pub(crate) next_leak_scan: Instant,
 }
 
 pub(crate) struct Stopping {
     deadline: Instant,
     accept_ended: bool,
+    recycle: bool,
 }
 
 impl HandlerLoop<'_> {
@@ -74,13 +91,18 @@ impl HandlerLoop<'_> {
                     self.answer(*p);
                 }
                 Event::Written(w) => self.on_written(w),
+                Event::Sockets(found) => self.on_sockets(found),
                 Event::AcceptDied(e) => self.on_accept_died(e)?,
-                Event::Stop => self.on_stop(),
+                Event::Stop => self.wind_down(false),
                 Event::Reload => self.on_reload(),
                 Event::Tick => {
-                    if let Some(ending) = self.on_tick()? {
+                    if let Some(recycle) = self.on_tick()? {
                         self.log.flush();
-                        return Ok(ending);
+                        return Ok(if recycle {
+                            Ending::Recycle(self.accept.into_listener())
+                        } else {
+                            Ending::Stopped
+                        });
                     }
                 }
             }
@@ -91,8 +113,8 @@ impl HandlerLoop<'_> {
         let now = Instant::now();
         self.last_request = now;
         let peer = tiny::peer_of(&rq);
-        if let Some(b) = &self.ballast
-            && self.peers.is_new(peer, self.idle_timeout)
+        if self.peers.is_new(peer, self.idle_timeout)
+            && let Some(b) = &self.ballast
         {
             b.new_connection();
         }
@@ -192,8 +214,40 @@ impl HandlerLoop<'_> {
         }
     }
 
+    /// Writes on the loop when that cannot block: the response is the
+    /// connection's next (`conns` guarantees it), its body is read, and the
+    /// socket's send buffer has room for all of it (checked just before). Else
+    /// a worker writes it. A connection's descriptor is looked up (on a worker)
+    /// once it has made a second request: one-shot connections never are.
     fn write(&mut self, reply: Reply) {
+        let peer = reply.peer;
+        if !reply.must_reap
+            && !reply.close_after
+            && let Some(&fd) = self.fds.get(&peer)
+        {
+            match super::sockets::room_to_write(fd, peer, reply.log.bytes + 1024) {
+                Some(true) => {
+                    let ok = tiny::respond(reply.rq, reply.wire);
+                    return self.on_written(Written {
+                        peer,
+                        ok,
+                        closed: !ok,
+                        log: reply.log,
+                    });
+                }
+                Some(false) => {}
+                None => {
+                    self.fds.remove(&peer);
+                }
+            }
+        }
+        let wants_fd = !self.fds.contains_key(&peer) && !reply.close_after;
         self.workers.submit(flow::write_job(reply, self.cx.clone()));
+        if wants_fd && !self.scanning && self.last_scan.elapsed() >= SCAN_EVERY {
+            self.scanning = true;
+            self.last_scan = Instant::now();
+            self.workers.submit(flow::scan_job(self.cx.clone()));
+        }
     }
 
     fn on_written(&mut self, w: Written) {
@@ -207,6 +261,7 @@ impl HandlerLoop<'_> {
             note,
         );
         if w.closed {
+            self.fds.remove(&w.peer);
             for dropped in self.conns.cut(w.peer, Instant::now()) {
                 flow::discard(&self.workers, dropped.rq);
             }
@@ -227,6 +282,34 @@ impl HandlerLoop<'_> {
             flow::discard(&self.workers, reply.rq);
         }
         self.workers.submit(flow::cut_job(vec![peer], self.cx.port));
+    }
+
+    /// A descriptor scan: remembers descriptors for inline writes, and recycles
+    /// the process when too many connections are stuck.
+    fn on_sockets(&mut self, found: Vec<(SocketAddr, RawFd)>) {
+        self.scanning = false;
+        let now = Instant::now();
+        let peers = &self.peers;
+        let conns = &self.conns;
+        let stuck = self.stuck.scanned(
+            found.iter().map(|(peer, _)| *peer),
+            now,
+            |p| peers.last_seen(p),
+            |p| conns.has(p),
+        );
+        if self.fds.len() + found.len() > MAX_FDS {
+            self.fds.clear();
+        }
+        self.fds.extend(found);
+        if stuck >= RECYCLE_AT && self.stopping.is_none() {
+            eprintln!(
+                "tracksd: {stuck} connections are stuck in tiny_http (open over {} s \
+                 without a request; HTTP/2 request lines do this): recycling the process \
+                 on the same socket",
+                (self.idle_timeout * 2).as_secs()
+            );
+            self.wind_down(true);
+        }
     }
 
     fn on_accept_died(&mut self, e: std::io::Error) -> Result<(), RuntimeError> {
@@ -309,12 +392,16 @@ impl HandlerLoop<'_> {
         }
     }
 
-    fn on_stop(&mut self) {
+    /// Stops taking connections (they wait in the socket's queue) and answers
+    /// what is in flight; then the loop ends, to exit or to recycle.
+    fn wind_down(&mut self, recycle: bool) {
         if self.stopping.is_some() {
             return;
         }
-        eprintln!("tracksd: stopping: no new connections, answering requests in flight");
-        let _ = sd_notify::notify("STOPPING=1");
+        if !recycle {
+            eprintln!("tracksd: stopping: no new connections, answering requests in flight");
+            let _ = sd_notify::notify("STOPPING=1");
+        }
         if let Some(b) = &self.ballast {
             b.stop();
         }
@@ -332,6 +419,7 @@ impl HandlerLoop<'_> {
         self.stopping = Some(Stopping {
             deadline: Instant::now() + DRAIN_FOR,
             accept_ended: !waiting,
+            recycle,
         });
         self.events.tick_every(FAST_TICK);
     }
@@ -340,7 +428,8 @@ impl HandlerLoop<'_> {
         eprintln!("tracksd: SIGHUP: reload is not available in this version; ignored");
     }
 
-    fn on_tick(&mut self) -> Result<Option<Ending>, RuntimeError> {
+    /// Housekeeping; `Some(recycle)` when a wind-down is complete.
+    fn on_tick(&mut self) -> Result<Option<bool>, RuntimeError> {
         self.log.flush();
         let now = Instant::now();
         if let Some(every) = self.watchdog
@@ -355,7 +444,7 @@ impl HandlerLoop<'_> {
         if let Some(s) = &self.stopping {
             let quiet = now.duration_since(self.last_request) >= Duration::from_millis(50);
             let drained = s.accept_ended && self.conns.is_empty() && quiet;
-            return Ok((drained || now >= s.deadline).then_some(Ending::Stopped));
+            return Ok((drained || now >= s.deadline).then_some(s.recycle));
         }
         if self.accept.rebuilding() {
             self.rebuild(now)?;
@@ -368,6 +457,12 @@ impl HandlerLoop<'_> {
                 self.rebuild(now)?;
             }
             self.conns.prune(now);
+            if now >= self.next_leak_scan && !self.scanning {
+                self.next_leak_scan = now + self.idle_timeout.min(Duration::from_secs(5));
+                self.scanning = true;
+                self.last_scan = now;
+                self.workers.submit(flow::scan_job(self.cx.clone()));
+            }
             if now.duration_since(self.last_request) >= MAX_TICK {
                 super::alloc::return_free_memory();
             }

@@ -35,6 +35,7 @@ pub(crate) mod framing;
 pub(crate) mod handler_loop;
 pub(crate) mod hashers;
 pub(crate) mod panics;
+pub(crate) mod recycle;
 pub(crate) mod sd_notify;
 pub(crate) mod signals;
 pub(crate) mod sockets;
@@ -96,6 +97,12 @@ pub(crate) fn bind(
 /// Serves until a stop signal (Ok) or until the accept side cannot be rebuilt.
 pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
     let idle_timeout = Duration::from_millis(app.config.idle_timeout_ms);
+    if let Some(saved) = recycle::take_saved_throttle() {
+        let (addrs, users) = app.throttle.restore(&saved);
+        eprintln!(
+            "tracksd: recycled; kept the login throttle's state ({addrs} addresses, {users} usernames)"
+        );
+    }
     alloc::limit_arenas();
     panics::install();
     let mut accept = accept::AcceptSide::new(listener.tcp).map_err(RuntimeError::Listener)?;
@@ -151,9 +158,20 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         last_request: now,
         stopping: None,
         orphans: Vec::new(),
+        fds: std::collections::HashMap::new(),
+        last_scan: now,
+        scanning: false,
+        stuck: recycle::StuckWatch::new(idle_timeout),
+        next_leak_scan: now + idle_timeout.min(Duration::from_secs(5)),
     };
     let _ = sd_notify::notify("READY=1");
-    let ending = handler_loop.run();
-    let _ = sd_notify::notify("STOPPING=1");
-    ending.map(|handler_loop::Ending::Stopped| ())
+    match handler_loop.run()? {
+        handler_loop::Ending::Stopped => {
+            let _ = sd_notify::notify("STOPPING=1");
+            Ok(())
+        }
+        handler_loop::Ending::Recycle(listener) => Err(RuntimeError::Listener(
+            recycle::exec_again(listener, &app.throttle.save()),
+        )),
+    }
 }

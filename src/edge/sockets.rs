@@ -118,32 +118,61 @@ pub(crate) enum Shut {
     Both,
 }
 
-/// Shuts down every connection of this process from one of `peers` to local
-/// `port`.
-/// tiny_http gives no handle on a connection's socket, so the fds are found
-/// through /proc/self/fd (a few µs per fd; only ever on a worker thread).
-/// Returns how many were shut down.
-pub(crate) fn shut_connections(peers: &[SocketAddr], port: u16, how: Shut) -> usize {
+/// Our connections to local `port`, by peer, with one of their descriptors
+/// (tiny_http holds two per connection, dups of one socket). tiny_http gives no
+/// handle on a connection's socket, so they are found through /proc/self/fd
+/// (about a µs per descriptor: only ever on a worker thread).
+pub(crate) fn connection_fds(port: u16) -> Vec<(SocketAddr, RawFd)> {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return 0;
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<RawFd>().ok())
+        .filter_map(|fd| {
+            let local = sock_addr(fd, false)?;
+            let peer = sock_addr(fd, true)?;
+            (local.port() == port).then_some((peer, fd))
+        })
+        .collect()
+}
+
+/// Whether `len` bytes can be written to `fd` without blocking: `fd` is still
+/// the connection from `peer`, and its send buffer has room for them with a
+/// wide margin (the kernel counts buffer overhead on top of the bytes).
+pub(crate) fn room_to_write(fd: RawFd, peer: SocketAddr, len: usize) -> Option<bool> {
+    if sock_addr(fd, true)? != peer {
+        return None;
+    }
+    let mut queued: libc::c_int = 0;
+    let mut sndbuf: libc::c_int = 0;
+    let mut optlen = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: ioctl and getsockopt write one c_int each into locals we own.
+    let ok = unsafe {
+        libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) == 0
+            && libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut sndbuf as *mut libc::c_int).cast(),
+                &mut optlen,
+            ) == 0
+    };
+    if !ok {
+        return None;
+    }
+    Some((queued.max(0) as usize) + 2 * len + 4096 <= (sndbuf.max(0) as usize) / 2)
+}
+
+/// Shuts down every connection of this process from one of `peers` to local
+/// `port`; returns how many. Scans our descriptors: workers only.
+pub(crate) fn shut_connections(peers: &[SocketAddr], port: u16, how: Shut) -> usize {
+    let how = match how {
+        Shut::Read => libc::SHUT_RD,
+        Shut::Both => libc::SHUT_RDWR,
     };
     let mut cut = 0;
-    for entry in dir.flatten() {
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<RawFd>().ok())
-        else {
-            continue;
-        };
-        if let (Some(local), Some(peer)) = (sock_addr(fd, false), sock_addr(fd, true))
-            && local.port() == port
-            && peers.contains(&peer)
-        {
-            let how = match how {
-                Shut::Read => libc::SHUT_RD,
-                Shut::Both => libc::SHUT_RDWR,
-            };
+    for (peer, fd) in connection_fds(port) {
+        if peers.contains(&peer) {
             // SAFETY: shutdown does not close the fd; its owner still does.
             unsafe { libc::shutdown(fd, how) };
             cut += 1;

@@ -1,0 +1,163 @@
+//! Recycling the process on the same listening socket, for what cannot be
+//! fixed from outside tiny_http.
+//!
+//! tiny_http answers an HTTP/2 request line (`GET / HTTP/2.0`, or the h2c
+//! preface `PRI * HTTP/2.0` that scanners send) with a 505 through a second
+//! writer that waits, for ever, for the first, which the rejected request still
+//! holds: its connection thread never ends, and keeps two descriptors. A client
+//! that dribbles a request line forever holds a thread too. Such connections are
+//! *stuck*: their socket has been open for more than twice the idle timeout (a
+//! live tiny_http connection is closed after one idle timeout), and no request
+//! came from them in that time and none is in flight.
+//!
+//! When [`RECYCLE_AT`] are stuck, the process stops accepting (without closing
+//! the socket), answers what is in flight, and executes itself again with the
+//! listening socket as fd 3 (`LISTEN_FDS`, as systemd passes it) and the login
+//! throttle's state in a memfd: connections that arrive meanwhile wait in the
+//! socket's queue and are served by the new image. Like Apache's
+//! `MaxConnectionsPerChild`, but only when there is something to reclaim.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Seek, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+
+/// Stuck connections that make the process recycle itself.
+pub(crate) const RECYCLE_AT: usize = 10;
+/// The environment variable naming the memfd with the throttle's state.
+const THROTTLE_FD: &str = "TRACKSD_THROTTLE_FD";
+
+/// Which connections have been open since when, as descriptor scans saw them.
+pub(crate) struct StuckWatch {
+    first_seen: HashMap<SocketAddr, Instant>,
+    stuck_after: Duration,
+}
+
+impl StuckWatch {
+    pub(crate) fn new(idle_timeout: Duration) -> StuckWatch {
+        StuckWatch {
+            first_seen: HashMap::new(),
+            stuck_after: idle_timeout * 2 + Duration::from_secs(1),
+        }
+    }
+
+    /// Takes in a scan of open connections; returns how many are stuck, given
+    /// when each peer last sent a request and whether it has one in flight.
+    pub(crate) fn scanned(
+        &mut self,
+        open: impl IntoIterator<Item = SocketAddr>,
+        now: Instant,
+        last_request: impl Fn(&SocketAddr) -> Option<Instant>,
+        in_flight: impl Fn(&SocketAddr) -> bool,
+    ) -> usize {
+        let mut seen = HashMap::new();
+        for peer in open {
+            let since = self.first_seen.get(&peer).copied().unwrap_or(now);
+            seen.insert(peer, since);
+        }
+        self.first_seen = seen;
+        let long_ago = now.checked_sub(self.stuck_after);
+        self.first_seen
+            .iter()
+            .filter(|(peer, since)| {
+                long_ago.is_some_and(|t| **since <= t)
+                    && last_request(peer).is_none_or(|at| Some(at) <= long_ago)
+                    && !in_flight(peer)
+            })
+            .count()
+    }
+}
+
+/// Executes this program again, serving `listener` as fd 3, with `throttle`
+/// (the login throttle's saved state) in a memfd. Returns only on failure.
+pub(crate) fn exec_again(listener: TcpListener, throttle: &[u8]) -> io::Error {
+    const FD: RawFd = 3;
+    let raw = listener.as_raw_fd();
+    // SAFETY: plain descriptor calls on fds of this process, just before exec,
+    // which replaces every thread: nothing else uses fd 3 from here on.
+    unsafe {
+        if raw != FD && libc::dup2(raw, FD) < 0 {
+            return io::Error::last_os_error();
+        }
+        libc::fcntl(FD, libc::F_SETFD, 0);
+    }
+    std::mem::forget(listener);
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.args(std::env::args_os().skip(1))
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_PID", std::process::id().to_string())
+        .env_remove("LISTEN_FDNAMES");
+    match memfd_with(throttle) {
+        Ok(fd) => {
+            cmd.env(THROTTLE_FD, fd.to_string());
+        }
+        Err(e) => eprintln!("tracksd: recycling without the login throttle's state: {e}"),
+    }
+    cmd.exec()
+}
+
+/// A memfd (kept across exec) holding `bytes`, positioned at its start.
+fn memfd_with(bytes: &[u8]) -> io::Result<RawFd> {
+    // SAFETY: memfd_create with a NUL-terminated name returns a new fd we own.
+    let fd = unsafe { libc::memfd_create(c"tracksd-throttle".as_ptr(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just created and is owned here; the File gives it back.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(bytes)?;
+    file.rewind()?;
+    Ok(std::os::fd::IntoRawFd::into_raw_fd(file))
+}
+
+/// The throttle state a previous image of this process left, if any (read
+/// once; the descriptor is closed and the variable removed).
+pub(crate) fn take_saved_throttle() -> Option<Vec<u8>> {
+    let fd: RawFd = std::env::var(THROTTLE_FD).ok()?.parse().ok()?;
+    // SAFETY: not yet shared with any thread (start-up) — the variable is ours.
+    unsafe { std::env::remove_var(THROTTLE_FD) };
+    if fd <= 2 || super::sockets::socket_id(fd).is_none() {
+        return None;
+    }
+    // SAFETY: the previous image passed this fd for us alone to read and close.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_stuck_once_open_long_without_a_request() {
+        let t0 = Instant::now();
+        let idle = Duration::from_secs(1);
+        let mut watch = StuckWatch::new(idle);
+        let a = SocketAddr::from(([127, 0, 0, 1], 1));
+        let b = SocketAddr::from(([127, 0, 0, 1], 2));
+        let never = |_: &SocketAddr| None;
+        let idle_now = |_: &SocketAddr| false;
+        assert_eq!(watch.scanned([a, b], t0, never, idle_now), 0);
+        let later = t0 + Duration::from_secs(4);
+        // b sent a request lately; a did not, and has been open since t0.
+        let last = |p: &SocketAddr| (*p == b).then_some(later);
+        assert_eq!(watch.scanned([a, b], later, last, idle_now), 1);
+        // One with a request in flight (a slow write) is not stuck.
+        assert_eq!(watch.scanned([a, b], later, last, |p| *p == a), 0);
+        // A connection that closed is forgotten.
+        assert_eq!(watch.scanned([b], later, last, idle_now), 0);
+    }
+
+    #[test]
+    fn the_throttle_state_travels_in_a_memfd() {
+        let fd = memfd_with(b"state").unwrap();
+        // SAFETY: test-only: the variable is read by this test alone.
+        unsafe { std::env::set_var(THROTTLE_FD, fd.to_string()) };
+        assert_eq!(take_saved_throttle().as_deref(), Some(&b"state"[..]));
+        assert!(take_saved_throttle().is_none());
+    }
+}
