@@ -21,6 +21,20 @@ pub struct App {
     pub password_checks: u64,
 }
 
+/// Creates the state directory if missing and refuses one that others can
+/// write to (they could plant symlinks where we write). Idempotent: the command
+/// line calls it before the session key is created in it, [`App::open`] again.
+pub fn prepare_state_dir(dir: &std::path::Path) -> Result<(), StartupError> {
+    let state_error = |reason: String| {
+        StartupError::State(FileError {
+            path: dir.to_path_buf(),
+            reason,
+        })
+    };
+    crate::state_file::ensure_dir(dir).map_err(|e| state_error(format!("cannot create: {e}")))?;
+    crate::state_file::check_dir_mode(dir).map_err(state_error)
+}
+
 impl App {
     /// Builds the state for `config` with the session `secrets` (oldest first),
     /// opening the stores under `state_dir`. `now_ms` prunes expired revocations.
@@ -31,8 +45,7 @@ impl App {
                 reason,
             })
         };
-        crate::state_file::ensure_dir(&config.state_dir)
-            .map_err(|e| state_error(format!("cannot create: {e}")))?;
+        prepare_state_dir(&config.state_dir)?;
         let revoked = RevocationList::open(&config.state_dir, config.session.max_age_secs, now_ms)
             .map_err(StartupError::State)?;
         let cookies = SessionCookies::new(secrets, config.session.clone())
