@@ -152,25 +152,42 @@ pub fn client_addr(app: &App, req: &Request) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// The CSRF rule for state-changing requests: an `Origin` that names another
-/// host[:port] than `Host` is refused. Requests without `Origin` (curl) pass.
-pub fn cross_origin_refusal(req: &Request) -> Option<Response> {
-    let origin = req.header("origin")?;
-    let origin_authority = origin
-        .split_once("://")
-        .map(|(scheme, rest)| (scheme, rest.split('/').next().unwrap_or("")));
-    let same = match (origin_authority, req.header("host")) {
-        (Some((scheme, authority)), Some(host)) => {
-            normalise(scheme, authority).eq_ignore_ascii_case(normalise(scheme, host.trim()))
-        }
-        _ => false,
-    };
+/// The scheme the client used: `http` (tiny_http speaks nothing else), or the
+/// last `X-Forwarded-Proto` hop when the peer is a trusted proxy.
+fn client_scheme(app: &App, req: &Request) -> String {
+    let from_proxy = req
+        .peer
+        .is_some_and(|p| app.config.trusted_proxies.contains(&p));
+    from_proxy
+        .then(|| req.header("x-forwarded-proto"))
+        .flatten()
+        .and_then(|h| h.rsplit(',').next())
+        .map_or_else(|| "http".to_owned(), |s| s.trim().to_ascii_lowercase())
+}
+
+/// The CSRF rule for state-changing requests: the `Origin` must name the scheme,
+/// host and port the request arrived on; two different `Origin`s are refused.
+/// Requests without `Origin` (curl) pass.
+pub fn cross_origin_refusal(app: &App, req: &Request) -> Option<Response> {
+    let mut origins = req.header_values("origin");
+    let origin = origins.next()?;
+    let same = origins.all(|other| other == origin)
+        && is_same_origin(origin.trim(), &client_scheme(app, req), req.header("host"));
     (!same).then(|| Response::detail(403, "Cross-origin request refused"))
+}
+
+fn is_same_origin(origin: &str, scheme: &str, host: Option<&str>) -> bool {
+    let (Some((origin_scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
+        return false;
+    };
+    origin_scheme.eq_ignore_ascii_case(scheme)
+        && !authority.contains('/')
+        && normalise(scheme, authority).eq_ignore_ascii_case(normalise(scheme, host.trim()))
 }
 
 /// Drops the scheme's default port, so `http://h` and `Host: h:80` match.
 fn normalise<'a>(scheme: &str, authority: &'a str) -> &'a str {
-    let default = match scheme.to_ascii_lowercase().as_str() {
+    let default = match scheme {
         "http" => ":80",
         "https" => ":443",
         _ => return authority,

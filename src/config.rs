@@ -71,6 +71,9 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[server] trusted_proxies`: peers whose `X-Forwarded-For` last hop is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `[server] allowed_hosts`: the names (beyond IP literals, `localhost` and,
+    /// when the list is empty, dotless names) a request's `Host` may carry.
+    pub allowed_hosts: crate::hosts::AllowedHosts,
     /// `[server] idle_timeout_ms`: a connection silent for this long (mid-request
     /// or between keep-alive requests) is closed; also the socket send timeout.
     pub idle_timeout_ms: u64,
@@ -183,7 +186,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         c
     };
 
-    let (trusted_proxies, idle_timeout_ms, ballast) = {
+    let (trusted_proxies, allowed_hosts, idle_timeout_ms, ballast) = {
         let mut s = root.section("server")?;
         let mut proxies = Vec::new();
         for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
@@ -195,10 +198,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             })?;
             proxies.push(ip);
         }
+        let hosts = s.string_list("allowed_hosts")?;
+        let hosts = crate::hosts::AllowedHosts::parse(&hosts)
+            .map_err(|reason| s.error("allowed_hosts", reason))?;
         let idle = s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64;
         let ballast = s.boolean("ballast")?.unwrap_or(true);
         s.finish()?;
-        (proxies, idle, ballast)
+        (proxies, hosts, idle, ballast)
     };
 
     let users = parse_users(&mut root)?;
@@ -210,6 +216,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         tracks,
         session,
         trusted_proxies,
+        allowed_hosts,
         idle_timeout_ms,
         ballast,
         users,

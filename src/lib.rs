@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod errors;
 pub mod framing;
+pub mod hosts;
 pub mod http;
 pub mod keys;
 pub mod ops;

@@ -103,6 +103,11 @@ pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
 
 /// Answers one request. HEAD is answered as GET; the edge drops the body.
 pub fn handle(app: &mut App, req: &Request) -> Response {
+    // Before anything runs: a request for a name we do not serve may come from
+    // a DNS-rebinding page (see `hosts`).
+    if !app.config.allowed_hosts.permit(req.header_values("host")) {
+        return Response::detail(421, "Misdirected request: host not allowed");
+    }
     let Some((route, param)) = find_route(&req.path) else {
         return Response::detail(404, "Not Found");
     };
@@ -114,7 +119,7 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         return Response::detail(413, "Request body too large");
     }
     if req.method.is_unsafe()
-        && let Some(refusal) = auth::cross_origin_refusal(req)
+        && let Some(refusal) = auth::cross_origin_refusal(app, req)
     {
         return refusal;
     }
