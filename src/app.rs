@@ -16,6 +16,8 @@ pub struct App {
     pub revoked: RevocationList,
     pub throttle: LoginThrottle,
     pub sids: SidGenerator,
+    /// The last `/healthz` probe of the state directory.
+    pub health: crate::ops::HealthProbe,
     /// Password hashes computed since start: lets tests prove that a throttled
     /// attempt costs no hashing.
     pub password_checks: u64,
@@ -67,6 +69,7 @@ impl App {
             revoked,
             throttle: LoginThrottle::default(),
             sids: SidGenerator::new(seed),
+            health: crate::ops::HealthProbe::default(),
             password_checks: 0,
         })
     }

@@ -77,6 +77,9 @@ pub struct Config {
     /// `[server] idle_timeout_ms`: a connection silent for this long (mid-request
     /// or between keep-alive requests) is closed; also the socket send timeout.
     pub idle_timeout_ms: u64,
+    /// `[server] health_probe_interval_ms`: `/healthz` probes the disk at most
+    /// this often and answers from the last result in between.
+    pub health_probe_interval_ms: u64,
     /// `[server] ballast`: keep tiny-http's pool from queueing bursts of new
     /// connections (see `ballast.rs`).
     pub ballast: bool,
@@ -186,7 +189,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         c
     };
 
-    let (trusted_proxies, allowed_hosts, idle_timeout_ms, ballast) = {
+    let (trusted_proxies, allowed_hosts, idle_timeout_ms, health_probe_interval_ms, ballast) = {
         let mut s = root.section("server")?;
         let mut proxies = Vec::new();
         for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
@@ -202,9 +205,12 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let hosts = crate::hosts::AllowedHosts::parse(&hosts)
             .map_err(|reason| s.error("allowed_hosts", reason))?;
         let idle = s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64;
+        let probe = s
+            .integer("health_probe_interval_ms", 1_000, 3_600_000)?
+            .unwrap_or(5_000) as u64;
         let ballast = s.boolean("ballast")?.unwrap_or(true);
         s.finish()?;
-        (proxies, hosts, idle, ballast)
+        (proxies, hosts, idle, probe, ballast)
     };
 
     let users = parse_users(&mut root)?;
@@ -218,6 +224,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         trusted_proxies,
         allowed_hosts,
         idle_timeout_ms,
+        health_probe_interval_ms,
         ballast,
         users,
     })

@@ -137,7 +137,7 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         (Endpoint::Login, _) => auth::login(app, req),
         (Endpoint::Me, _) => auth::me(app, req),
         (Endpoint::Logout, _) => auth::logout(app, req),
-        (Endpoint::Healthz, _) => crate::ops::healthz(app),
+        (Endpoint::Healthz, _) => crate::ops::healthz(app, req.now_ms),
         (Endpoint::OpenApi, _) => crate::ops::openapi(app),
         (Endpoint::Docs, _) => crate::ops::docs(),
     }
