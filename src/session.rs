@@ -26,7 +26,8 @@ pub struct Session {
 pub enum IncomingCookie {
     /// No cookie of our name.
     Absent,
-    /// A cookie of our name that is malformed, badly signed or expired.
+    /// A cookie of our name that is malformed, badly signed, expired, or sent
+    /// twice with different values.
     Invalid,
     /// A well-signed, unexpired session.
     Signed(Session),
@@ -75,8 +76,10 @@ impl SessionCookies {
 
     /// Reads and verifies the session cookie of a request.
     pub fn read(&self, req: &Request) -> IncomingCookie {
-        let Some(value) = cookie_value(req, &self.config.cookie_name) else {
-            return IncomingCookie::Absent;
+        let value = match cookie_value(req, &self.config.cookie_name) {
+            None => return IncomingCookie::Absent,
+            Some(Err(Ambiguous)) => return IncomingCookie::Invalid,
+            Some(Ok(value)) => value,
         };
         let now_secs = req.now_ms / 1000;
         let session = self
@@ -92,11 +95,19 @@ impl SessionCookies {
     }
 }
 
+/// A cookie name sent with two different values. A sibling subdomain can set a
+/// cookie for the parent domain and so put a session of its choosing before or
+/// after ours; which one the client meant cannot be told, so neither is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ambiguous;
+
 /// The value of cookie `name` across all `Cookie` headers, parsed as Starlette
-/// does: split on `;`, then on the first `=`, trim, drop surrounding quotes; the
-/// last occurrence wins.
-pub fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header_values("cookie")
+/// does: split on `;`, then on the first `=`, trim, drop surrounding quotes.
+/// Unlike Starlette (last one wins), a name sent twice with different values is
+/// [`Ambiguous`]; the same value twice is that value.
+pub fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<Result<&'a str, Ambiguous>> {
+    let mut values = req
+        .header_values("cookie")
         .flat_map(|h| h.split(';'))
         .filter_map(|part| part.split_once('='))
         .filter(|(k, _)| k.trim() == name)
@@ -105,8 +116,13 @@ pub fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
             v.strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(v)
-        })
-        .last()
+        });
+    let first = values.next()?;
+    Some(if values.all(|v| v == first) {
+        Ok(first)
+    } else {
+        Err(Ambiguous)
+    })
 }
 
 /// Makes unpredictable session ids without a syscall per login: HMAC-SHA256 of a
@@ -212,12 +228,38 @@ mod tests {
     }
 
     #[test]
-    fn cookie_parsing_follows_starlette() {
-        let r = with_cookie(" a=1 ; my_session_id = \"x\" ", 0)
-            .with_header("cookie", "my_session_id=y");
-        assert_eq!(cookie_value(&r, "my_session_id"), Some("y"));
-        let r = with_cookie("my_session_id=\"x\"", 0);
-        assert_eq!(cookie_value(&r, "my_session_id"), Some("x"));
+    fn cookie_parsing_follows_starlette_but_refuses_ambiguity() {
+        let r = with_cookie(" a=1 ; my_session_id = \"x\" ", 0);
+        assert_eq!(cookie_value(&r, "my_session_id"), Some(Ok("x")));
+        let r = r.with_header("cookie", "my_session_id=y");
+        assert_eq!(cookie_value(&r, "my_session_id"), Some(Err(Ambiguous)));
+        let r = with_cookie("my_session_id=x; my_session_id=\"x\"", 0);
+        assert_eq!(cookie_value(&r, "my_session_id"), Some(Ok("x")));
+        assert_eq!(cookie_value(&r, "other"), None);
+    }
+
+    #[test]
+    fn two_different_sessions_read_as_invalid() {
+        let c = cookies();
+        let set = c.set_cookie(&session(), 1_700_000_000);
+        let pair = set.split(';').next().unwrap();
+        let mut other = session();
+        other.username = "mallory".into();
+        let other_set = c.set_cookie(&other, 1_700_000_000);
+        let other_pair = other_set.split(';').next().unwrap();
+        for header in [
+            format!("{pair}; {other_pair}"),
+            format!("{other_pair}; {pair}"),
+        ] {
+            assert_eq!(
+                c.read(&with_cookie(&header, 1_700_000_000_000)),
+                IncomingCookie::Invalid
+            );
+        }
+        assert_eq!(
+            c.read(&with_cookie(&format!("{pair}; {pair}"), 1_700_000_000_000)),
+            IncomingCookie::Signed(session())
+        );
     }
 
     #[test]
