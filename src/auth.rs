@@ -5,7 +5,8 @@ use crate::app::App;
 use crate::http::{Body, Request, Response};
 use crate::params::Params;
 use crate::passwords;
-use crate::session::{IncomingCookie, Session};
+use crate::session::{Device, IncomingCookie, Session};
+use crate::throttle::Attempt;
 use crate::validation::{ErrorItem, unprocessable};
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr};
@@ -75,8 +76,19 @@ pub fn login(app: &mut App, req: &Request) -> Response {
         return unprocessable(&missing);
     };
 
-    let addr = client_addr(app, req);
-    if let Some(secs) = app.throttle.refused_for_secs(addr, username, req.now_ms) {
+    // Throttle check, before any hashing. A client whose device cookie proves it
+    // logged in as this user before is judged by its own failures only, so
+    // failures from elsewhere cannot lock the owner out (see `throttle`).
+    let device = app
+        .cookies
+        .read_device(req)
+        .filter(|d| d.device_of == username);
+    let attempt = Attempt {
+        addr: client_addr(app, req),
+        user: username,
+        proven_device: device.as_ref().map(|d| d.device_id.as_str()),
+    };
+    if let Some(secs) = app.throttle.refused_for_secs(attempt, req.now_ms) {
         return Response::detail(429, "Too many login attempts")
             .with_header("Retry-After", secs.to_string());
     }
@@ -87,19 +99,27 @@ pub fn login(app: &mut App, req: &Request) -> Response {
     app.password_checks += 1;
     let ok = passwords::verify(hash, password) && user.is_some();
     if !ok {
-        app.throttle.failed(addr, username, req.now_ms);
+        app.throttle.failed(attempt, req.now_ms);
         return Response::detail(401, "Incorrect username or password");
     }
-    app.throttle.succeeded(addr, username);
+    app.throttle.succeeded(attempt);
     let session = Session {
         username: username.to_owned(),
         sid: app.sids.next_sid(),
         iat: req.now_ms,
     };
+    // The device cookie, (re)issued on every success so a device in use stays
+    // proven; a known device keeps its id (and so its own failure counter).
+    let device = device.unwrap_or_else(|| Device {
+        device_of: username.to_owned(),
+        device_id: app.sids.next_sid(),
+    });
+    let now_secs = req.now_ms / 1000;
     Response::json(200, &json!({ "success": true }))
+        .with_header("Set-Cookie", app.cookies.set_cookie(&session, now_secs))
         .with_header(
             "Set-Cookie",
-            app.cookies.set_cookie(&session, req.now_ms / 1000),
+            app.cookies.set_device_cookie(&device, now_secs),
         )
         .with_header("Vary", "Cookie")
 }

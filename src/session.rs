@@ -21,6 +21,20 @@ pub struct Session {
     pub iat: u64,
 }
 
+/// What the device cookie carries: proof that this client logged in as
+/// `device_of` before (OWASP's "device cookie" against lockout of the owner).
+/// Its fields differ from [`Session`]'s, so neither can pass for the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub device_of: String,
+    /// Random 128-bit id: what the device's own failure counter is keyed by.
+    pub device_id: String,
+}
+
+/// How long a device stays proven after its last successful login (180 days).
+pub const DEVICE_MAX_AGE_SECS: u64 = 180 * 24 * 3600;
+
 /// The session cookie as it arrived with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncomingCookie {
@@ -39,6 +53,9 @@ pub struct SessionCookies {
     config: SessionConfig,
     /// The attributes after `path=/`, computed once: they never change.
     flags: String,
+    /// `<cookie_name>_device`, so instances told apart by cookie name keep
+    /// their device cookies apart too.
+    device_cookie_name: String,
 }
 
 impl SessionCookies {
@@ -51,6 +68,7 @@ impl SessionCookies {
         }
         Some(SessionCookies {
             signer,
+            device_cookie_name: format!("{}_device", config.cookie_name),
             config,
             flags,
         })
@@ -72,6 +90,29 @@ impl SessionCookies {
             "{}=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; {}",
             self.config.cookie_name, self.flags
         )
+    }
+
+    /// The `Set-Cookie` value that stores `device`, signed at `now_secs`. It is
+    /// sent to `/login` only: nothing else needs it.
+    pub fn set_device_cookie(&self, device: &Device, now_secs: u64) -> String {
+        let json = serde_json::to_vec(device).unwrap_or_default();
+        let value = self.signer.sign(&signer::encode_payload(&json), now_secs);
+        format!(
+            "{}={}; path=/login; Max-Age={}; {}",
+            self.device_cookie_name, value, DEVICE_MAX_AGE_SECS, self.flags
+        )
+    }
+
+    /// The device cookie of a request, if there is exactly one and it is
+    /// well-signed and unexpired.
+    pub fn read_device(&self, req: &Request) -> Option<Device> {
+        let value = cookie_value(req, &self.device_cookie_name)?.ok()?;
+        let json = self
+            .signer
+            .unsign(value, req.now_ms / 1000, Some(DEVICE_MAX_AGE_SECS))
+            .ok()
+            .and_then(signer::decode_payload)?;
+        serde_json::from_slice(&json).ok()
     }
 
     /// Reads and verifies the session cookie of a request.
@@ -271,6 +312,40 @@ mod tests {
         );
         let r = with_cookie(&format!("my_session_id={value}"), 1_700_000_000_000);
         assert_eq!(cookies().read(&r), IncomingCookie::Invalid);
+    }
+
+    #[test]
+    fn device_cookies_round_trip_and_never_pass_for_sessions() {
+        let c = cookies();
+        let device = Device {
+            device_of: "john".into(),
+            device_id: "d1".into(),
+        };
+        let set = c.set_device_cookie(&device, 1_700_000_000);
+        let (pair, attrs) = set.split_once("; ").unwrap();
+        assert!(pair.starts_with("my_session_id_device="), "{pair}");
+        assert_eq!(
+            attrs,
+            "path=/login; Max-Age=15552000; httponly; samesite=strict"
+        );
+        let now_ms = 1_700_000_000_000;
+        assert_eq!(c.read_device(&with_cookie(pair, now_ms)), Some(device));
+        let expired = (1_700_000_000 + DEVICE_MAX_AGE_SECS + 1) * 1000;
+        assert_eq!(c.read_device(&with_cookie(pair, expired)), None);
+        // A device cookie under the session's name is no session, and back.
+        let value = pair.split_once('=').unwrap().1;
+        let as_session = with_cookie(&format!("my_session_id={value}"), now_ms);
+        assert_eq!(c.read(&as_session), IncomingCookie::Invalid);
+        let session_set = c.set_cookie(&session(), 1_700_000_000);
+        let session_value = session_set
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1;
+        let as_device = with_cookie(&format!("my_session_id_device={session_value}"), now_ms);
+        assert_eq!(c.read_device(&as_device), None);
     }
 
     #[test]

@@ -1,7 +1,13 @@
-//! Login throttling: consecutive failures per client address and per username.
+//! Login throttling: consecutive failures per client address, per username and
+//! per proven device.
 //!
 //! The handler loop is single-threaded and a password hash costs ~0.1–0.5 s on a
 //! small device, so a refused attempt must be decided before any hashing.
+//!
+//! The username counter is what stops a guesser spread over many addresses, but
+//! it would also let anyone lock the owner out. So a client that proves it
+//! logged in as this user before (a device cookie, see `session::Device`) is
+//! judged by its own failures only, whatever happens elsewhere.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -76,11 +82,12 @@ impl<K: Hash + Eq + Clone> Counter<K> {
     }
 }
 
-/// The two counters a login attempt is checked against.
+/// The counters a login attempt is checked against.
 #[derive(Debug)]
 pub struct LoginThrottle {
     by_addr: Counter<IpAddr>,
     by_user: Counter<String>,
+    by_device: Counter<String>,
 }
 
 impl Default for LoginThrottle {
@@ -88,36 +95,61 @@ impl Default for LoginThrottle {
         LoginThrottle {
             by_addr: Counter::new(),
             by_user: Counter::new(),
+            by_device: Counter::new(),
         }
     }
 }
 
+/// Who is trying to log in as whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub addr: IpAddr,
+    pub user: &'a str,
+    /// The id of a device that proved it logged in as `user` before, if any.
+    pub proven_device: Option<&'a str>,
+}
+
 impl LoginThrottle {
-    /// `Some(seconds to wait)` if either counter is locked; the attempt must then
-    /// be refused without hashing and without counting it as a failure.
-    pub fn refused_for_secs(&self, addr: IpAddr, user: &str, now_ms: u64) -> Option<u64> {
-        let ms = self
-            .by_addr
-            .locked_for_ms(&addr, now_ms)
-            .max(self.by_user.locked_for_ms(&user.to_owned(), now_ms));
+    /// `Some(seconds to wait)` if the attempt must be refused without hashing
+    /// and without counting it as a failure. A proven device is checked against
+    /// its own counter only; anyone else against the address and the username.
+    pub fn refused_for_secs(&self, a: Attempt<'_>, now_ms: u64) -> Option<u64> {
+        let ms = match a.proven_device {
+            Some(device) => self.by_device.locked_for_ms(&device.to_owned(), now_ms),
+            None => self
+                .by_addr
+                .locked_for_ms(&a.addr, now_ms)
+                .max(self.by_user.locked_for_ms(&a.user.to_owned(), now_ms)),
+        };
         (ms > 0).then(|| ms.div_ceil(1000))
     }
 
-    /// Records a failed attempt on both counters.
-    pub fn failed(&mut self, addr: IpAddr, user: &str, now_ms: u64) {
-        self.by_addr.fail(&addr, now_ms);
-        self.by_user.fail(&user.to_owned(), now_ms);
+    /// Records a failed attempt on every counter it concerns (a proven device's
+    /// failures count against the username for everyone else too).
+    pub fn failed(&mut self, a: Attempt<'_>, now_ms: u64) {
+        self.by_addr.fail(&a.addr, now_ms);
+        self.by_user.fail(&a.user.to_owned(), now_ms);
+        if let Some(device) = a.proven_device {
+            self.by_device.fail(&device.to_owned(), now_ms);
+        }
     }
 
-    /// Records a success: both counters start over.
-    pub fn succeeded(&mut self, addr: IpAddr, user: &str) {
-        self.by_addr.reset(&addr);
-        self.by_user.reset(&user.to_owned());
+    /// Records a success: its counters start over.
+    pub fn succeeded(&mut self, a: Attempt<'_>) {
+        self.by_addr.reset(&a.addr);
+        self.by_user.reset(&a.user.to_owned());
+        if let Some(device) = a.proven_device {
+            self.by_device.reset(&device.to_owned());
+        }
     }
 
-    /// How many keys are remembered (for tests of the bound).
-    pub fn len(&self) -> (usize, usize) {
-        (self.by_addr.entries.len(), self.by_user.entries.len())
+    /// How many keys are remembered per counter (for tests of the bound).
+    pub fn len(&self) -> (usize, usize, usize) {
+        (
+            self.by_addr.entries.len(),
+            self.by_user.entries.len(),
+            self.by_device.entries.len(),
+        )
     }
 }
 
@@ -128,47 +160,84 @@ mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
+    fn at<'a>(addr: IpAddr, user: &'a str) -> Attempt<'a> {
+        Attempt {
+            addr,
+            user,
+            proven_device: None,
+        }
+    }
+
+    fn device<'a>(addr: IpAddr, user: &'a str, id: &'a str) -> Attempt<'a> {
+        Attempt {
+            proven_device: Some(id),
+            ..at(addr, user)
+        }
+    }
+
     #[test]
     fn five_failures_lock_and_locks_double_up_to_15_minutes() {
         let mut t = LoginThrottle::default();
         for _ in 0..4 {
-            t.failed(A, "john", 0);
+            t.failed(at(A, "john"), 0);
         }
-        assert_eq!(t.refused_for_secs(A, "john", 0), None);
-        t.failed(A, "john", 0);
-        assert_eq!(t.refused_for_secs(A, "john", 0), Some(1));
-        assert_eq!(t.refused_for_secs(A, "john", 1_000), None);
-        t.failed(A, "john", 1_000);
-        assert_eq!(t.refused_for_secs(A, "john", 1_000), Some(2));
+        assert_eq!(t.refused_for_secs(at(A, "john"), 0), None);
+        t.failed(at(A, "john"), 0);
+        assert_eq!(t.refused_for_secs(at(A, "john"), 0), Some(1));
+        assert_eq!(t.refused_for_secs(at(A, "john"), 1_000), None);
+        t.failed(at(A, "john"), 1_000);
+        assert_eq!(t.refused_for_secs(at(A, "john"), 1_000), Some(2));
         let mut now = 1_000;
         for _ in 0..20 {
             now += MAX_LOCK_MS;
-            t.failed(A, "john", now);
+            t.failed(at(A, "john"), now);
         }
-        assert_eq!(t.refused_for_secs(A, "john", now), Some(900));
+        assert_eq!(t.refused_for_secs(at(A, "john"), now), Some(900));
     }
 
     #[test]
     fn counters_are_independent_and_success_resets() {
         let mut t = LoginThrottle::default();
         for _ in 0..5 {
-            t.failed(A, "john", 0);
+            t.failed(at(A, "john"), 0);
         }
         // Another address is refused for john (user counter), and john's address
         // is refused for another user (address counter).
-        assert!(t.refused_for_secs(B, "john", 0).is_some());
-        assert!(t.refused_for_secs(A, "mary", 0).is_some());
-        assert!(t.refused_for_secs(B, "mary", 0).is_none());
-        t.succeeded(A, "john");
-        assert!(t.refused_for_secs(A, "john", 0).is_none());
+        assert!(t.refused_for_secs(at(B, "john"), 0).is_some());
+        assert!(t.refused_for_secs(at(A, "mary"), 0).is_some());
+        assert!(t.refused_for_secs(at(B, "mary"), 0).is_none());
+        t.succeeded(at(A, "john"));
+        assert!(t.refused_for_secs(at(A, "john"), 0).is_none());
     }
 
     #[test]
     fn memory_is_bounded() {
         let mut t = LoginThrottle::default();
         for i in 0..(MAX_ENTRIES as u32 + 500) {
-            t.failed(A, &format!("user{i}"), 0);
+            t.failed(at(A, &format!("user{i}")), 0);
         }
         assert!(t.len().1 <= MAX_ENTRIES);
+    }
+
+    #[test]
+    fn a_proven_device_is_judged_by_its_own_failures_only() {
+        let mut t = LoginThrottle::default();
+        // Guessers from two addresses lock john's name and their addresses…
+        for _ in 0..5 {
+            t.failed(at(B, "john"), 0);
+            t.failed(at(A, "john"), 0);
+        }
+        assert!(t.refused_for_secs(at(A, "john"), 0).is_some());
+        // …but not john's own device, even from a guesser's address.
+        assert_eq!(t.refused_for_secs(device(A, "john", "d1"), 0), None);
+        // Its own failures lock it (and count against the name for others).
+        for _ in 0..5 {
+            t.failed(device(A, "john", "d1"), 0);
+        }
+        assert_eq!(t.refused_for_secs(device(A, "john", "d1"), 0), Some(1));
+        assert_eq!(t.refused_for_secs(device(A, "john", "d2"), 0), None);
+        t.succeeded(device(A, "john", "d2"));
+        assert_eq!(t.refused_for_secs(device(A, "john", "d1"), 0), Some(1));
+        assert_eq!(t.len().2, 1);
     }
 }
