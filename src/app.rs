@@ -55,7 +55,8 @@ impl App {
         let mut seed = [0u8; 32];
         crate::random::fill(&mut seed).map_err(|e| state_error(format!("no random bytes: {e}")))?;
         let tracks = FileStore::open(&config.state_dir, config.tracks.max_tracks)
-            .map_err(StartupError::State)?;
+            .map_err(StartupError::State)?
+            .with_max_bytes(config.tracks.max_catalogue_bytes);
         for temp in tracks.removed_temps() {
             eprintln!(
                 "tracksd: removed {} left by an interrupted write",

@@ -14,6 +14,10 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../config/tracksd.toml");
 /// How the embedded configuration is named in messages.
 pub const EMBEDDED_NAME: &str = "<embedded config/tracksd.toml>";
 
+/// `[tracks] max_catalogue_bytes` by default: sized so that the worst case
+/// (README "Limits and hardening") fits the unit's `MemoryMax=128M` with room.
+pub const DEFAULT_MAX_CATALOGUE_BYTES: usize = 8 << 20;
+
 /// The `SameSite` cookie attribute values we allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
@@ -38,6 +42,9 @@ pub struct TracksConfig {
     pub default_limit: i64,
     /// The most tracks the catalogue may hold.
     pub max_tracks: usize,
+    /// The most bytes of JSON the catalogue may hold (about the size of
+    /// `tracks.json`): what memory, file size and write time grow with.
+    pub max_catalogue_bytes: usize,
     /// Whether `GET` on tracks works without a login.
     pub public_reads: bool,
 }
@@ -149,6 +156,10 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let t = TracksConfig {
             default_limit: s.integer("default_limit", 1, 1000)?.unwrap_or(1),
             max_tracks: s.integer("max_tracks", 0, 10_000_000)?.unwrap_or(10_000) as usize,
+            max_catalogue_bytes: s
+                .integer("max_catalogue_bytes", 4_096, 1 << 30)?
+                .unwrap_or(DEFAULT_MAX_CATALOGUE_BYTES as i64)
+                as usize,
             public_reads: s.boolean("public_reads")?.unwrap_or(true),
         };
         s.finish()?;

@@ -316,6 +316,7 @@ fn store_error(e: StoreError) -> Response {
         StoreError::Duplicate => Response::detail(409, "Track id already exists"),
         StoreError::NotFound => Response::detail(404, "Track not found"),
         StoreError::Full => Response::detail(507, "Track limit reached"),
+        StoreError::TooManyBytes => Response::detail(507, "Catalogue size limit reached"),
         StoreError::Unavailable(_) => Response::detail(503, "Storage unavailable"),
     }
 }

@@ -82,6 +82,14 @@ impl FileStore {
         }
     }
 
+    /// Bounds the total of the tracks' JSON (see [`MemoryStore::with_max_bytes`]).
+    pub fn with_max_bytes(self, max_bytes: usize) -> FileStore {
+        FileStore {
+            mem: self.mem.with_max_bytes(max_bytes),
+            ..self
+        }
+    }
+
     /// The file the tracks live in.
     pub fn path(&self) -> &Path {
         &self.path
