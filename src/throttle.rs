@@ -134,12 +134,17 @@ impl LoginThrottle {
         }
     }
 
-    /// Records a success: its counters start over.
+    /// Records a success: the counters the attempt was judged by start over.
+    /// A proven device's success leaves the address and username counters as
+    /// they are: the failures there came from elsewhere, and clearing them each
+    /// time the owner logs in would hand guessers fresh attempts.
     pub fn succeeded(&mut self, a: Attempt<'_>) {
-        self.by_addr.reset(&a.addr);
-        self.by_user.reset(&a.user.to_owned());
-        if let Some(device) = a.proven_device {
-            self.by_device.reset(&device.to_owned());
+        match a.proven_device {
+            Some(device) => self.by_device.reset(&device.to_owned()),
+            None => {
+                self.by_addr.reset(&a.addr);
+                self.by_user.reset(&a.user.to_owned());
+            }
         }
     }
 
@@ -236,8 +241,12 @@ mod tests {
         }
         assert_eq!(t.refused_for_secs(device(A, "john", "d1"), 0), Some(1));
         assert_eq!(t.refused_for_secs(device(A, "john", "d2"), 0), None);
+        // A device's success clears its own counter only.
         t.succeeded(device(A, "john", "d2"));
         assert_eq!(t.refused_for_secs(device(A, "john", "d1"), 0), Some(1));
-        assert_eq!(t.len().2, 1);
+        assert!(t.refused_for_secs(at(B, "john"), 0).is_some());
+        t.succeeded(device(A, "john", "d1"));
+        assert_eq!(t.refused_for_secs(device(A, "john", "d1"), 0), None);
+        assert!(t.refused_for_secs(at(B, "john"), 0).is_some());
     }
 }
