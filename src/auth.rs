@@ -5,7 +5,8 @@ use crate::app::App;
 use crate::http::{Body, Request, Response};
 use crate::params::Params;
 use crate::passwords::{self, PasswordCheck};
-use crate::session::{IncomingCookie, Session};
+use crate::session::{Device, IncomingCookie, Session};
+use crate::throttle::Attempt;
 use crate::validation::{ErrorItem, unprocessable};
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr};
@@ -86,6 +87,22 @@ fn hash_for<'a>(app: &'a App, username: &str) -> &'a passwords::PasswordHash {
         .map_or(passwords::dummy_hash(), |u| &u.password_hash)
 }
 
+/// The device cookie of `req`, if it proves the client logged in as `username`
+/// before: then only that device's own failures can lock it out (see `throttle`).
+fn proven_device(app: &App, req: &Request, username: &str) -> Option<Device> {
+    app.cookies
+        .read_device(req)
+        .filter(|d| d.device_of == username)
+}
+
+fn attempt<'a>(addr: IpAddr, user: &'a str, device: &'a Option<Device>) -> Attempt<'a> {
+    Attempt {
+        addr,
+        user,
+        proven_device: device.as_ref().map(|d| d.device_id.as_str()),
+    }
+}
+
 /// The slow half of a login, to be run off the handler loop, for a login that
 /// gets as far as hashing (fields present, throttle not refusing); `None` when
 /// [`login`] answers without a hash. The attempt then counts against the
@@ -93,15 +110,12 @@ fn hash_for<'a>(app: &'a App, username: &str) -> &'a passwords::PasswordHash {
 /// [`abandon_login`] gives it up.
 pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
     let (username, password) = login_fields(req).ok()?;
-    let addr = client_addr(app, req);
-    if app
-        .throttle
-        .refused_for_secs(addr, &username, req.now_ms)
-        .is_some()
-    {
+    let device = proven_device(app, req, &username);
+    let a = attempt(client_addr(app, req), &username, &device);
+    if app.throttle.refused_for_secs(a, req.now_ms).is_some() {
         return None;
     }
-    app.throttle.begin(addr, &username, req.now_ms);
+    app.throttle.begin(a, req.now_ms);
     Some(PasswordCheck::new(
         hash_for(app, &username).clone(),
         &password,
@@ -111,8 +125,9 @@ pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
 /// A login whose [`password_check`] could not be run (no room to queue it).
 pub fn abandon_login(app: &mut App, req: &Request) {
     if let Ok((username, _)) = login_fields(req) {
-        let addr = client_addr(app, req);
-        app.throttle.end(addr, &username);
+        let device = proven_device(app, req, &username);
+        let a = attempt(client_addr(app, req), &username, &device);
+        app.throttle.end(a);
     }
 }
 
@@ -124,14 +139,16 @@ pub fn login(app: &mut App, req: &Request) -> Response {
         Ok(fields) => fields,
         Err(r) => return r,
     };
-    let addr = client_addr(app, req);
+    let device = proven_device(app, req, &username);
+    let a = attempt(client_addr(app, req), &username, &device);
     let verdict = match req.password_verdict {
         Some(v) => {
-            app.throttle.end(addr, &username);
+            app.throttle.end(a);
             v
         }
         None => {
-            if let Some(secs) = app.throttle.refused_for_secs(addr, &username, req.now_ms) {
+            // Before any hashing.
+            if let Some(secs) = app.throttle.refused_for_secs(a, req.now_ms) {
                 return Response::detail(429, "Too many login attempts")
                     .with_header("Retry-After", secs.to_string());
             }
@@ -141,19 +158,27 @@ pub fn login(app: &mut App, req: &Request) -> Response {
     app.password_checks += 1;
     let known = app.config.users.iter().any(|u| u.username == username);
     if !(verdict.matched() && known) {
-        app.throttle.failed(addr, &username, req.now_ms);
+        app.throttle.failed(a, req.now_ms);
         return Response::detail(401, "Incorrect username or password");
     }
-    app.throttle.succeeded(addr, &username);
+    app.throttle.succeeded(a);
     let session = Session {
-        username,
+        username: username.clone(),
         sid: app.sids.next_sid(),
         iat: req.now_ms,
     };
+    // The device cookie, (re)issued on every success so a device in use stays
+    // proven; a known device keeps its id (and so its own failure counter).
+    let device = device.unwrap_or_else(|| Device {
+        device_of: username.to_owned(),
+        device_id: app.sids.next_sid(),
+    });
+    let now_secs = req.now_ms / 1000;
     Response::json(200, &json!({ "success": true }))
+        .with_header("Set-Cookie", app.cookies.set_cookie(&session, now_secs))
         .with_header(
             "Set-Cookie",
-            app.cookies.set_cookie(&session, req.now_ms / 1000),
+            app.cookies.set_device_cookie(&device, now_secs),
         )
         .with_header("Vary", "Cookie")
 }
@@ -206,25 +231,42 @@ pub fn client_addr(app: &App, req: &Request) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// The CSRF rule for state-changing requests: an `Origin` that names another
-/// host[:port] than `Host` is refused. Requests without `Origin` (curl) pass.
-pub fn cross_origin_refusal(req: &Request) -> Option<Response> {
-    let origin = req.header("origin")?;
-    let origin_authority = origin
-        .split_once("://")
-        .map(|(scheme, rest)| (scheme, rest.split('/').next().unwrap_or("")));
-    let same = match (origin_authority, req.header("host")) {
-        (Some((scheme, authority)), Some(host)) => {
-            normalise(scheme, authority).eq_ignore_ascii_case(normalise(scheme, host.trim()))
-        }
-        _ => false,
-    };
+/// The scheme the client used: `http` (tiny_http speaks nothing else), or the
+/// last `X-Forwarded-Proto` hop when the peer is a trusted proxy.
+fn client_scheme(app: &App, req: &Request) -> String {
+    let from_proxy = req
+        .peer
+        .is_some_and(|p| app.config.trusted_proxies.contains(&p));
+    from_proxy
+        .then(|| req.header("x-forwarded-proto"))
+        .flatten()
+        .and_then(|h| h.rsplit(',').next())
+        .map_or_else(|| "http".to_owned(), |s| s.trim().to_ascii_lowercase())
+}
+
+/// The CSRF rule for state-changing requests: the `Origin` must name the scheme,
+/// host and port the request arrived on; two different `Origin`s are refused.
+/// Requests without `Origin` (curl) pass.
+pub fn cross_origin_refusal(app: &App, req: &Request) -> Option<Response> {
+    let mut origins = req.header_values("origin");
+    let origin = origins.next()?;
+    let same = origins.all(|other| other == origin)
+        && is_same_origin(origin.trim(), &client_scheme(app, req), req.header("host"));
     (!same).then(|| Response::detail(403, "Cross-origin request refused"))
+}
+
+fn is_same_origin(origin: &str, scheme: &str, host: Option<&str>) -> bool {
+    let (Some((origin_scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
+        return false;
+    };
+    origin_scheme.eq_ignore_ascii_case(scheme)
+        && !authority.contains('/')
+        && normalise(scheme, authority).eq_ignore_ascii_case(normalise(scheme, host.trim()))
 }
 
 /// Drops the scheme's default port, so `http://h` and `Host: h:80` match.
 fn normalise<'a>(scheme: &str, authority: &'a str) -> &'a str {
-    let default = match scheme.to_ascii_lowercase().as_str() {
+    let default = match scheme {
         "http" => ":80",
         "https" => ":443",
         _ => return authority,

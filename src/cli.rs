@@ -168,6 +168,7 @@ fn serve(args: &Args) -> ExitCode {
 
 /// Loads the session keys (creating one on first start) and opens the state.
 fn open_app(config: Config) -> Result<App, StartupError> {
+    crate::app::prepare_state_dir(&config.state_dir)?;
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let keys = crate::keys::load_or_create(&config.key_file(), credentials.as_deref())
         .map_err(StartupError::Keys)?;

@@ -14,6 +14,10 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../config/tracksd.toml");
 /// How the embedded configuration is named in messages.
 pub const EMBEDDED_NAME: &str = "<embedded config/tracksd.toml>";
 
+/// `[tracks] max_catalogue_bytes` by default: sized so that the worst case
+/// (README "Limits and hardening") fits the unit's `MemoryMax=128M` with room.
+pub const DEFAULT_MAX_CATALOGUE_BYTES: usize = 8 << 20;
+
 /// The `SameSite` cookie attribute values we allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
@@ -38,6 +42,9 @@ pub struct TracksConfig {
     pub default_limit: i64,
     /// The most tracks the catalogue may hold.
     pub max_tracks: usize,
+    /// The most bytes of JSON the catalogue may hold (about the size of
+    /// `tracks.json`): what memory, file size and write time grow with.
+    pub max_catalogue_bytes: usize,
     /// Whether `GET` on tracks works without a login.
     pub public_reads: bool,
 }
@@ -71,9 +78,15 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[server] trusted_proxies`: peers whose `X-Forwarded-For` last hop is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `[server] allowed_hosts`: the names (beyond IP literals, `localhost` and,
+    /// when the list is empty, dotless names) a request's `Host` may carry.
+    pub allowed_hosts: crate::hosts::AllowedHosts,
     /// `[server] idle_timeout_ms`: a connection silent for this long (mid-request
     /// or between keep-alive requests) is closed; also the socket send timeout.
     pub idle_timeout_ms: u64,
+    /// `[server] health_probe_interval_ms`: `/healthz` probes the disk at most
+    /// this often and answers from the last result in between.
+    pub health_probe_interval_ms: u64,
     /// `[server] ballast`: keep tiny-http's pool from queueing bursts of new
     /// connections (see `ballast.rs`).
     pub ballast: bool,
@@ -149,6 +162,10 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let t = TracksConfig {
             default_limit: s.integer("default_limit", 1, 1000)?.unwrap_or(1),
             max_tracks: s.integer("max_tracks", 0, 10_000_000)?.unwrap_or(10_000) as usize,
+            max_catalogue_bytes: s
+                .integer("max_catalogue_bytes", 4_096, 1 << 30)?
+                .unwrap_or(DEFAULT_MAX_CATALOGUE_BYTES as i64)
+                as usize,
             public_reads: s.boolean("public_reads")?.unwrap_or(true),
         };
         s.finish()?;
@@ -189,7 +206,15 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         c
     };
 
-    let (trusted_proxies, idle_timeout_ms, ballast, login_threads, login_queue) = {
+    let (
+        trusted_proxies,
+        allowed_hosts,
+        idle_timeout_ms,
+        health_probe_interval_ms,
+        ballast,
+        login_threads,
+        login_queue,
+    ) = {
         let mut s = root.section("server")?;
         let mut proxies = Vec::new();
         for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
@@ -201,7 +226,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             })?;
             proxies.push(ip);
         }
+        let hosts = s.string_list("allowed_hosts")?;
+        let hosts = crate::hosts::AllowedHosts::parse(&hosts)
+            .map_err(|reason| s.error("allowed_hosts", reason))?;
         let idle = s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64;
+        let probe = s
+            .integer("health_probe_interval_ms", 1_000, 3_600_000)?
+            .unwrap_or(5_000) as u64;
         let ballast = s.boolean("ballast")?.unwrap_or(true);
         let half_the_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
         let login_threads = s
@@ -209,7 +240,15 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             .map_or(half_the_cpus.max(1), |n| n as usize);
         let login_queue = s.integer("login_queue", 0, 1024)?.unwrap_or(8) as usize;
         s.finish()?;
-        (proxies, idle, ballast, login_threads, login_queue)
+        (
+            proxies,
+            hosts,
+            idle,
+            probe,
+            ballast,
+            login_threads,
+            login_queue,
+        )
     };
 
     let users = parse_users(&mut root)?;
@@ -221,7 +260,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         tracks,
         session,
         trusted_proxies,
+        allowed_hosts,
         idle_timeout_ms,
+        health_probe_interval_ms,
         ballast,
         login_threads,
         login_queue,

@@ -33,7 +33,7 @@ pub enum StartupError {
     /// (exit 2: a person must look at it; we never "repair" it silently).
     State(FileError),
     /// The session key file or credential is missing, unreadable or too weak (exit 2).
-    Keys(crate::keys::KeyError),
+    Keys(FileError),
     /// The command line is wrong (exit 2).
     Usage(String),
 }

@@ -3,11 +3,12 @@
 //! without manual setup.
 
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, DirBuilder, File};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::errors::FileError;
 use crate::random;
 
 /// Shortest accepted key, in characters; a generated key has 43.
@@ -45,10 +46,8 @@ impl fmt::Debug for SessionKeys {
 }
 
 /// Why the keys could not be loaded or created (the reason never contains key material).
-pub type KeyError = crate::errors::FileError;
-
-fn key_error(path: &Path, reason: impl Into<String>) -> KeyError {
-    KeyError {
+fn key_error(path: &Path, reason: impl Into<String>) -> FileError {
+    FileError {
         path: path.to_path_buf(),
         reason: reason.into(),
     }
@@ -68,7 +67,7 @@ fn key_error(path: &Path, reason: impl Into<String>) -> KeyError {
 pub fn load_or_create(
     key_file: &Path,
     credentials_dir: Option<&Path>,
-) -> Result<SessionKeys, KeyError> {
+) -> Result<SessionKeys, FileError> {
     if let Some(dir) = credentials_dir {
         let cred = dir.join(CREDENTIAL_NAME);
         match fs::metadata(&cred) {
@@ -97,7 +96,7 @@ pub fn load_or_create(
     }
 }
 
-fn read_keys(path: &Path) -> Result<SessionKeys, KeyError> {
+fn read_keys(path: &Path) -> Result<SessionKeys, FileError> {
     let mut file = File::open(path).map_err(|e| key_error(path, e.to_string()))?;
     // Mode from the open handle, so it describes the file actually read.
     let mode = file
@@ -163,25 +162,9 @@ fn create_key_file(path: &Path) -> io::Result<String> {
         .create(parent)?;
 
     let key = random::token_b64url(32)?;
-
-    // create_new: never truncate a key someone else just wrote. The mode is
-    // set at creation so the key is never briefly world-readable.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    let written = file
-        .write_all(format!("{key}\n").as_bytes())
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        // A truncated file would make every later start fail with "no keys".
-        let _ = fs::remove_file(path);
-        return Err(e);
-    }
-    // Persist the directory entry too, or a crash could lose the file while
-    // cookies signed with its key are already out.
-    File::open(parent)?.sync_all()?;
+    // create_atomic: never replace a key someone else just wrote, and never
+    // show a half-written one (0600 from the start, so never world-readable).
+    crate::state_file::create_atomic(path, format!("{key}\n").as_bytes())?;
     Ok(key)
 }
 

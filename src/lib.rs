@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub(crate) mod edge;
 pub(crate) mod errors;
+pub(crate) mod hosts;
 pub mod http;
 pub(crate) mod keys;
 pub(crate) mod ops;

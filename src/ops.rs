@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::http::Response;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// Name of the file `/healthz` writes and removes in the state directory.
@@ -17,36 +18,70 @@ const OPENAPI_SOURCE: &str = include_str!("openapi.json");
 
 /// The `/healthz` body; fields in this order on the wire.
 #[derive(serde::Serialize)]
-struct Health {
+struct Health<'a> {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
+    detail: Option<&'a str>,
+    /// How old the probe result is: the disk is probed at most every
+    /// `[server] health_probe_interval_ms`.
+    checked_ms_ago: u64,
 }
 
-/// `GET /healthz`: 200 `{"status":"ok"}` if a probe file can be written durably to
-/// the state directory and removed again, else 503 with the reason's error kind.
-/// This catches a read-only, full or vanished state directory.
-pub fn healthz(app: &App) -> Response {
-    let probe = app.config.state_dir.join(HEALTH_PROBE);
-    let result = crate::state_file::write_atomic(&probe, b"ok\n")
-        .and_then(|()| std::fs::remove_file(&probe));
-    let response = match result {
-        Ok(()) => Response::json(
+/// The last probe of the state directory. Probing writes and fsyncs a file, and
+/// `/healthz` needs no login, so on an SD card probing on every call would be
+/// wear that anyone could cause; between probes the last result is the answer.
+#[derive(Debug, Default)]
+pub struct HealthProbe {
+    /// When the last probe ran (Unix ms), and its error, if any.
+    last: Option<(u64, Result<(), String>)>,
+}
+
+impl HealthProbe {
+    /// The result of a probe at most `interval_ms` old (probing now if needed),
+    /// and its age in milliseconds.
+    fn check(&mut self, dir: &Path, interval_ms: u64, now_ms: u64) -> (&Result<(), String>, u64) {
+        // A clock that went back also makes the result stale.
+        let stale = self
+            .last
+            .as_ref()
+            .is_none_or(|(at, _)| now_ms < *at || now_ms - *at >= interval_ms);
+        if stale {
+            let probe = dir.join(HEALTH_PROBE);
+            let result = crate::state_file::write_atomic(&probe, b"ok\n")
+                .and_then(|()| std::fs::remove_file(&probe))
+                .map_err(|e| format!("state directory not writable: {}", e.kind()));
+            self.last = Some((now_ms, result));
+        }
+        let (at, result) = self.last.as_ref().expect("set above");
+        (result, now_ms.saturating_sub(*at))
+    }
+}
+
+/// `GET /healthz`: 200 `{"status":"ok",…}` if a probe file could be written durably
+/// to the state directory and removed again, else 503 with the reason's error
+/// kind. This catches a read-only, full or vanished state directory.
+pub fn healthz(app: &mut App, now_ms: u64) -> Response {
+    let interval = app.config.health_probe_interval_ms;
+    let (result, age) = app.health.check(&app.config.state_dir, interval, now_ms);
+    let (status, body) = match result {
+        Ok(()) => (
             200,
-            &Health {
+            Health {
                 status: "ok",
                 detail: None,
+                checked_ms_ago: age,
             },
         ),
-        Err(e) => Response::json(
+        Err(reason) => (
             503,
-            &Health {
+            Health {
                 status: "unavailable",
-                detail: Some(format!("state directory not writable: {}", e.kind())),
+                detail: Some(reason),
+                checked_ms_ago: age,
             },
         ),
     };
-    response.with_header("Cache-Control", "no-store")
+    Response::json(status, &body).with_header("Cache-Control", "no-store")
 }
 
 /// The OpenAPI document as a value, with this build's version.

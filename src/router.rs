@@ -102,9 +102,17 @@ pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
     })
 }
 
-/// The checks every request passes before its handler: route, method, body size
-/// and the CSRF origin rule. HEAD is answered as GET; the edge drops the body.
-fn admit(req: &Request) -> Result<(Endpoint, Option<&str>, Method), Response> {
+/// The checks every request passes before its handler: the Host, route, method,
+/// body size and the CSRF origin rule. HEAD is answered as GET; the edge drops the body.
+fn admit<'r>(app: &App, req: &'r Request) -> Result<(Endpoint, Option<&'r str>, Method), Response> {
+    // Before anything runs: a request for a name we do not serve may come from
+    // a DNS-rebinding page (see `hosts`).
+    if !app.config.allowed_hosts.permit(req.header_values("host")) {
+        return Err(Response::detail(
+            421,
+            "Misdirected request: host not allowed",
+        ));
+    }
     let Some((route, param)) = find_route(&req.path) else {
         return Err(Response::detail(404, "Not Found"));
     };
@@ -116,7 +124,7 @@ fn admit(req: &Request) -> Result<(Endpoint, Option<&str>, Method), Response> {
         return Err(Response::detail(413, "Request body too large"));
     }
     if req.method.is_unsafe()
-        && let Some(refusal) = auth::cross_origin_refusal(req)
+        && let Some(refusal) = auth::cross_origin_refusal(app, req)
     {
         return Err(refusal);
     }
@@ -131,7 +139,7 @@ fn admit(req: &Request) -> Result<(Endpoint, Option<&str>, Method), Response> {
 /// password check for a login that gets that far. The edge runs it off the
 /// handler loop and calls `handle` with the verdict in `req.password_verdict`.
 pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
-    match admit(req) {
+    match admit(app, req) {
         Ok((Endpoint::Login, _, _)) => auth::password_check(app, req),
         _ => None,
     }
@@ -144,7 +152,7 @@ pub fn abandon_password_check(app: &mut App, req: &Request) {
 
 /// Answers one request.
 pub fn handle(app: &mut App, req: &Request) -> Response {
-    let (endpoint, param, method) = match admit(req) {
+    let (endpoint, param, method) = match admit(app, req) {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
@@ -158,7 +166,7 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         (Endpoint::Login, _) => auth::login(app, req),
         (Endpoint::Me, _) => auth::me(app, req),
         (Endpoint::Logout, _) => auth::logout(app, req),
-        (Endpoint::Healthz, _) => crate::ops::healthz(app),
+        (Endpoint::Healthz, _) => crate::ops::healthz(app, req.now_ms),
         (Endpoint::OpenApi, _) => crate::ops::openapi(app),
         (Endpoint::Docs, _) => crate::ops::docs(),
     }
@@ -337,6 +345,7 @@ fn store_error(e: StoreError) -> Response {
         StoreError::Duplicate => Response::detail(409, "Track id already exists"),
         StoreError::NotFound => Response::detail(404, "Track not found"),
         StoreError::Full => Response::detail(507, "Track limit reached"),
+        StoreError::TooManyBytes => Response::detail(507, "Catalogue size limit reached"),
         StoreError::Unavailable(_) => Response::detail(503, "Storage unavailable"),
     }
 }

@@ -21,12 +21,27 @@ pub struct Session {
     pub iat: u64,
 }
 
+/// What the device cookie carries: proof that this client logged in as
+/// `device_of` before (OWASP's "device cookie" against lockout of the owner).
+/// Its fields differ from [`Session`]'s, so neither can pass for the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub device_of: String,
+    /// Random 128-bit id: what the device's own failure counter is keyed by.
+    pub device_id: String,
+}
+
+/// How long a device stays proven after its last successful login (180 days).
+pub const DEVICE_MAX_AGE_SECS: u64 = 180 * 24 * 3600;
+
 /// The session cookie as it arrived with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncomingCookie {
     /// No cookie of our name.
     Absent,
-    /// A cookie of our name that is malformed, badly signed or expired.
+    /// A cookie of our name that is malformed, badly signed, expired, or sent
+    /// twice with different values.
     Invalid,
     /// A well-signed, unexpired session.
     Signed(Session),
@@ -38,6 +53,9 @@ pub struct SessionCookies {
     config: SessionConfig,
     /// The attributes after `path=/`, computed once: they never change.
     flags: String,
+    /// `<cookie_name>_device`, so instances told apart by cookie name keep
+    /// their device cookies apart too.
+    device_cookie_name: String,
 }
 
 impl SessionCookies {
@@ -50,6 +68,7 @@ impl SessionCookies {
         }
         Some(SessionCookies {
             signer,
+            device_cookie_name: format!("{}_device", config.cookie_name),
             config,
             flags,
         })
@@ -73,10 +92,35 @@ impl SessionCookies {
         )
     }
 
+    /// The `Set-Cookie` value that stores `device`, signed at `now_secs`. It is
+    /// sent to `/login` only: nothing else needs it.
+    pub fn set_device_cookie(&self, device: &Device, now_secs: u64) -> String {
+        let json = serde_json::to_vec(device).unwrap_or_default();
+        let value = self.signer.sign(&signer::encode_payload(&json), now_secs);
+        format!(
+            "{}={}; path=/login; Max-Age={}; {}",
+            self.device_cookie_name, value, DEVICE_MAX_AGE_SECS, self.flags
+        )
+    }
+
+    /// The device cookie of a request, if there is exactly one and it is
+    /// well-signed and unexpired.
+    pub fn read_device(&self, req: &Request) -> Option<Device> {
+        let value = cookie_value(req, &self.device_cookie_name)?.ok()?;
+        let json = self
+            .signer
+            .unsign(value, req.now_ms / 1000, Some(DEVICE_MAX_AGE_SECS))
+            .ok()
+            .and_then(signer::decode_payload)?;
+        serde_json::from_slice(&json).ok()
+    }
+
     /// Reads and verifies the session cookie of a request.
     pub fn read(&self, req: &Request) -> IncomingCookie {
-        let Some(value) = cookie_value(req, &self.config.cookie_name) else {
-            return IncomingCookie::Absent;
+        let value = match cookie_value(req, &self.config.cookie_name) {
+            None => return IncomingCookie::Absent,
+            Some(Err(Ambiguous)) => return IncomingCookie::Invalid,
+            Some(Ok(value)) => value,
         };
         let now_secs = req.now_ms / 1000;
         let session = self
@@ -92,11 +136,19 @@ impl SessionCookies {
     }
 }
 
+/// A cookie name sent with two different values. A sibling subdomain can set a
+/// cookie for the parent domain and so put a session of its choosing before or
+/// after ours; which one the client meant cannot be told, so neither is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ambiguous;
+
 /// The value of cookie `name` across all `Cookie` headers, parsed as Starlette
-/// does: split on `;`, then on the first `=`, trim, drop surrounding quotes; the
-/// last occurrence wins.
-pub fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header_values("cookie")
+/// does: split on `;`, then on the first `=`, trim, drop surrounding quotes.
+/// Unlike Starlette (last one wins), a name sent twice with different values is
+/// [`Ambiguous`]; the same value twice is that value.
+pub fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<Result<&'a str, Ambiguous>> {
+    let mut values = req
+        .header_values("cookie")
         .flat_map(|h| h.split(';'))
         .filter_map(|part| part.split_once('='))
         .filter(|(k, _)| k.trim() == name)
@@ -105,8 +157,13 @@ pub fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
             v.strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(v)
-        })
-        .last()
+        });
+    let first = values.next()?;
+    Some(if values.all(|v| v == first) {
+        Ok(first)
+    } else {
+        Err(Ambiguous)
+    })
 }
 
 /// Makes unpredictable session ids without a syscall per login: HMAC-SHA256 of a
@@ -212,12 +269,38 @@ mod tests {
     }
 
     #[test]
-    fn cookie_parsing_follows_starlette() {
-        let r = with_cookie(" a=1 ; my_session_id = \"x\" ", 0)
-            .with_header("cookie", "my_session_id=y");
-        assert_eq!(cookie_value(&r, "my_session_id"), Some("y"));
-        let r = with_cookie("my_session_id=\"x\"", 0);
-        assert_eq!(cookie_value(&r, "my_session_id"), Some("x"));
+    fn cookie_parsing_follows_starlette_but_refuses_ambiguity() {
+        let r = with_cookie(" a=1 ; my_session_id = \"x\" ", 0);
+        assert_eq!(cookie_value(&r, "my_session_id"), Some(Ok("x")));
+        let r = r.with_header("cookie", "my_session_id=y");
+        assert_eq!(cookie_value(&r, "my_session_id"), Some(Err(Ambiguous)));
+        let r = with_cookie("my_session_id=x; my_session_id=\"x\"", 0);
+        assert_eq!(cookie_value(&r, "my_session_id"), Some(Ok("x")));
+        assert_eq!(cookie_value(&r, "other"), None);
+    }
+
+    #[test]
+    fn two_different_sessions_read_as_invalid() {
+        let c = cookies();
+        let set = c.set_cookie(&session(), 1_700_000_000);
+        let pair = set.split(';').next().unwrap();
+        let mut other = session();
+        other.username = "mallory".into();
+        let other_set = c.set_cookie(&other, 1_700_000_000);
+        let other_pair = other_set.split(';').next().unwrap();
+        for header in [
+            format!("{pair}; {other_pair}"),
+            format!("{other_pair}; {pair}"),
+        ] {
+            assert_eq!(
+                c.read(&with_cookie(&header, 1_700_000_000_000)),
+                IncomingCookie::Invalid
+            );
+        }
+        assert_eq!(
+            c.read(&with_cookie(&format!("{pair}; {pair}"), 1_700_000_000_000)),
+            IncomingCookie::Signed(session())
+        );
     }
 
     #[test]
@@ -229,6 +312,40 @@ mod tests {
         );
         let r = with_cookie(&format!("my_session_id={value}"), 1_700_000_000_000);
         assert_eq!(cookies().read(&r), IncomingCookie::Invalid);
+    }
+
+    #[test]
+    fn device_cookies_round_trip_and_never_pass_for_sessions() {
+        let c = cookies();
+        let device = Device {
+            device_of: "john".into(),
+            device_id: "d1".into(),
+        };
+        let set = c.set_device_cookie(&device, 1_700_000_000);
+        let (pair, attrs) = set.split_once("; ").unwrap();
+        assert!(pair.starts_with("my_session_id_device="), "{pair}");
+        assert_eq!(
+            attrs,
+            "path=/login; Max-Age=15552000; httponly; samesite=strict"
+        );
+        let now_ms = 1_700_000_000_000;
+        assert_eq!(c.read_device(&with_cookie(pair, now_ms)), Some(device));
+        let expired = (1_700_000_000 + DEVICE_MAX_AGE_SECS + 1) * 1000;
+        assert_eq!(c.read_device(&with_cookie(pair, expired)), None);
+        // A device cookie under the session's name is no session, and back.
+        let value = pair.split_once('=').unwrap().1;
+        let as_session = with_cookie(&format!("my_session_id={value}"), now_ms);
+        assert_eq!(c.read(&as_session), IncomingCookie::Invalid);
+        let session_set = c.set_cookie(&session(), 1_700_000_000);
+        let session_value = session_set
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1;
+        let as_device = with_cookie(&format!("my_session_id_device={session_value}"), now_ms);
+        assert_eq!(c.read_device(&as_device), None);
     }
 
     #[test]

@@ -7,41 +7,81 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Marks temp files, so leftovers from a crash can be recognised and removed.
 const TEMP_MARKER: &str = ".tmp-";
+
+/// Numbers temp files within this process, so a taken name costs one retry.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+/// How many taken temp names a write skips before it gives up.
+const TEMP_NAME_TRIES: usize = 16;
 
 /// Replaces `path` with `bytes`: write a temp file in the same directory, fsync it,
 /// rename it over the old file, fsync the directory. On error the old file is
 /// untouched and the temp file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent_dir(path);
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "state path has no file name")
-    })?;
-    let temp = dir.join(format!(
-        ".{}{}{}",
-        name.to_string_lossy(),
-        TEMP_MARKER,
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode_0600()
-            .open(&temp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&temp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
+    let (dir, temp) = write_temp(path, bytes)?;
+    let result = fs::rename(&temp, path).and_then(|()| File::open(&dir)?.sync_all());
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Like [`write_atomic`], but never replaces: fails with `AlreadyExists` if
+/// `path` exists (for a file whose first version must win a race, the session
+/// key). `link(2)` makes the complete file appear under its name in one step.
+pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (dir, temp) = write_temp(path, bytes)?;
+    let linked = fs::hard_link(&temp, path);
+    let _ = fs::remove_file(&temp);
+    linked?;
+    File::open(&dir)?.sync_all()
+}
+
+/// Writes `bytes` to a new temp file beside `path` and fsyncs it; returns the
+/// directory and the temp file's path. Nothing is left behind on error.
+fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<(PathBuf, PathBuf)> {
+    let dir = parent_dir(path);
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "state path has no file name")
+    })?;
+    let (temp, mut f) = create_temp(&dir, &name.to_string_lossy())?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    drop(f);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    Ok((dir, temp))
+}
+
+/// Creates a fresh temp file for `name` in `dir`, mode 0600. `O_EXCL` and
+/// `O_NOFOLLOW`: a file or symlink someone planted at the name is never opened
+/// (a planted symlink would otherwise make us write through it); the next name
+/// is tried instead.
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    for _ in 0..TEMP_NAME_TRIES {
+        let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{name}{TEMP_MARKER}{}-{n}", std::process::id()));
+        let opened = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp);
+        match opened {
+            Ok(f) => return Ok((temp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "every temp file name tried is taken",
+    ))
 }
 
 /// Reads a state file; `Ok(None)` when it does not exist yet.
@@ -77,22 +117,27 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
+/// Refuses a state directory that every user may write to: anyone could plant
+/// files or symlinks in it. The reason names the mode.
+pub fn check_dir_mode(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir)
+        .map_err(|e| format!("cannot read its mode: {e}"))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o002 != 0 {
+        return Err(format!(
+            "others can write to it (mode {mode:04o}); make it private: chmod 700"
+        ));
+    }
+    Ok(())
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    }
-}
-
-/// State files hold nothing for other users to read.
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl Mode0600 for OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
     }
 }
 
@@ -144,5 +189,55 @@ mod tests {
         assert!(write_atomic(&blocked, b"new").is_err());
         assert_eq!(fs::read(&p).unwrap(), b"old");
         assert!(remove_leftover_temps(&d).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_planted_symlink_at_a_temp_name_is_skipped_not_followed() {
+        let d = dir("symlink");
+        let target = d.join("target");
+        fs::write(&target, b"precious").unwrap();
+        let next = TEMP_SEQ.load(Ordering::Relaxed);
+        for n in next..next + 4 {
+            let name = format!(".x.json{TEMP_MARKER}{}-{n}", std::process::id());
+            std::os::unix::fs::symlink(&target, d.join(name)).unwrap();
+        }
+        write_atomic(&d.join("x.json"), b"new").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"precious");
+        assert_eq!(fs::read(d.join("x.json")).unwrap(), b"new");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir("mode");
+        write_atomic(&d.join("x.json"), b"1").unwrap();
+        let mode = fs::metadata(d.join("x.json")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn create_atomic_never_replaces() {
+        let d = dir("create");
+        let p = d.join("k");
+        create_atomic(&p, b"first").unwrap();
+        let e = create_atomic(&p, b"second").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&p).unwrap(), b"first");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temp file left");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn world_writable_dirs_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir("perm");
+        assert_eq!(check_dir_mode(&d), Ok(()));
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o770)).unwrap();
+        assert_eq!(check_dir_mode(&d), Ok(()));
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(check_dir_mode(&d).unwrap_err().contains("mode 1777"));
+        let _ = fs::remove_dir_all(&d);
     }
 }

@@ -6,8 +6,9 @@
 //! matches the file on disk, and the caller gets [`StoreError::Unavailable`].
 //!
 //! The file is never repaired: one that does not parse at start is an
-//! [`OpenError`], and the file is left exactly as it was for a person to look at.
+//! [`FileError`], and the file is left exactly as it was for a person to look at.
 
+use crate::errors::FileError;
 use crate::state_file;
 use crate::tracks::{MemoryStore, StoreError, StoredTrack, Track, TrackStore, Undo};
 use serde_json::Value;
@@ -20,9 +21,6 @@ pub const TRACKS_FILE: &str = "tracks.json";
 
 /// The keys a stored track may have; anything else is a hand edit gone wrong.
 const FIELDS: [&str; 6] = ["id", "title", "artist", "album", "year", "label"];
-
-/// Why the store could not be opened: the file or directory, and a one-line reason.
-pub type OpenError = crate::errors::FileError;
 
 /// Tracks kept in memory and mirrored, whole, to `tracks.json`.
 #[derive(Debug)]
@@ -40,8 +38,8 @@ impl FileStore {
     /// Opens the store in `state_dir`, creating the directory if missing and
     /// removing temp files a crash left there. A missing `tracks.json` is created
     /// with [`Track::seed`]; one that does not parse is an error and is not touched.
-    pub fn open(state_dir: &Path, max_tracks: usize) -> Result<FileStore, OpenError> {
-        let dir_error = |what: &str, e: io::Error| OpenError {
+    pub fn open(state_dir: &Path, max_tracks: usize) -> Result<FileStore, FileError> {
+        let dir_error = |what: &str, e: io::Error| FileError {
             path: state_dir.to_path_buf(),
             reason: format!("{what}: {e}"),
         };
@@ -49,7 +47,7 @@ impl FileStore {
         let removed_temps = state_file::remove_leftover_temps(state_dir)
             .map_err(|e| dir_error("cannot remove leftover temp files", e))?;
         let path = state_dir.join(TRACKS_FILE);
-        let file_error = |reason: String| OpenError {
+        let file_error = |reason: String| FileError {
             path: path.clone(),
             reason,
         };
@@ -81,6 +79,14 @@ impl FileStore {
                     .map_err(|e| file_error(format!("cannot write: {e}")))?;
                 Ok(store)
             }
+        }
+    }
+
+    /// Bounds the total of the tracks' JSON (see [`MemoryStore::with_max_bytes`]).
+    pub fn with_max_bytes(self, max_bytes: usize) -> FileStore {
+        FileStore {
+            mem: self.mem.with_max_bytes(max_bytes),
+            ..self
         }
     }
 

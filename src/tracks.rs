@@ -200,6 +200,8 @@ pub enum StoreError {
     NotFound,
     /// The catalogue holds `max_tracks` already.
     Full,
+    /// The change would take the catalogue's JSON beyond `max_catalogue_bytes`.
+    TooManyBytes,
     /// The change could not be made durable; nothing changed.
     Unavailable(String),
 }
@@ -280,6 +282,9 @@ pub trait TrackStore {
 pub struct MemoryStore {
     tracks: Vec<StoredTrack>,
     max_tracks: usize,
+    /// The total of the tracks' JSON, kept in step with `tracks`.
+    bytes: usize,
+    max_bytes: usize,
 }
 
 /// How to take back a change [`MemoryStore`] applied (when it could not be made
@@ -294,10 +299,31 @@ pub(crate) enum Undo {
 impl MemoryStore {
     /// A store holding `tracks`, refusing inserts beyond `max_tracks`.
     pub fn new(tracks: Vec<Track>, max_tracks: usize) -> MemoryStore {
+        let tracks: Vec<StoredTrack> = tracks.into_iter().map(StoredTrack::new).collect();
         MemoryStore {
-            tracks: tracks.into_iter().map(StoredTrack::new).collect(),
+            bytes: tracks.iter().map(|t| t.json.len()).sum(),
+            tracks,
             max_tracks,
+            max_bytes: usize::MAX,
         }
+    }
+
+    /// Also refuses a change that takes the total of the tracks' JSON beyond
+    /// `max_bytes` (memory, file size and write time grow with bytes, not count).
+    pub fn with_max_bytes(self, max_bytes: usize) -> MemoryStore {
+        MemoryStore { max_bytes, ..self }
+    }
+
+    /// The total of the tracks' JSON (what `max_bytes` bounds).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether a change from `old` to `new` bytes may be made: within the bound,
+    /// or at least not growing (so a catalogue above a lowered bound can shrink).
+    fn fits(&self, old: usize, new: usize) -> bool {
+        let total = self.bytes - old + new;
+        total <= self.max_bytes || new <= old
     }
 
     fn position(&self, id: i64) -> Result<usize, StoreError> {
@@ -314,30 +340,48 @@ impl MemoryStore {
         if self.tracks.len() >= self.max_tracks {
             return Err(StoreError::Full);
         }
-        self.tracks.push(StoredTrack::new(track));
+        let stored = StoredTrack::new(track);
+        if !self.fits(0, stored.json.len()) {
+            return Err(StoreError::TooManyBytes);
+        }
+        self.bytes += stored.json.len();
+        self.tracks.push(stored);
         Ok(Undo::Pop)
     }
 
     pub(crate) fn apply_replace(&mut self, track: Track) -> Result<Undo, StoreError> {
         let i = self.position(track.id)?;
-        Ok(Undo::Put(
-            i,
-            std::mem::replace(&mut self.tracks[i], StoredTrack::new(track)),
-        ))
+        let stored = StoredTrack::new(track);
+        let (old, new) = (self.tracks[i].json.len(), stored.json.len());
+        if !self.fits(old, new) {
+            return Err(StoreError::TooManyBytes);
+        }
+        self.bytes = self.bytes - old + new;
+        Ok(Undo::Put(i, std::mem::replace(&mut self.tracks[i], stored)))
     }
 
     pub(crate) fn apply_remove(&mut self, id: i64) -> Result<Undo, StoreError> {
         let i = self.position(id)?;
-        Ok(Undo::Reinsert(i, self.tracks.remove(i)))
+        let old = self.tracks.remove(i);
+        self.bytes -= old.json.len();
+        Ok(Undo::Reinsert(i, old))
     }
 
     pub(crate) fn undo(&mut self, undo: Undo) {
         match undo {
             Undo::Pop => {
-                self.tracks.pop();
+                if let Some(t) = self.tracks.pop() {
+                    self.bytes -= t.json.len();
+                }
             }
-            Undo::Put(i, old) => self.tracks[i] = old,
-            Undo::Reinsert(i, old) => self.tracks.insert(i, old),
+            Undo::Put(i, old) => {
+                self.bytes = self.bytes - self.tracks[i].json.len() + old.json.len();
+                self.tracks[i] = old;
+            }
+            Undo::Reinsert(i, old) => {
+                self.bytes += old.json.len();
+                self.tracks.insert(i, old);
+            }
         }
     }
 }
@@ -452,6 +496,29 @@ mod tests {
         assert_eq!(s.insert(t.clone()), Ok(()));
         t.id = 11;
         assert_eq!(s.insert(t), Err(StoreError::Full));
+    }
+
+    #[test]
+    fn memory_store_bounds_the_bytes_and_lets_an_oversized_one_shrink() {
+        let seed = MemoryStore::new(Track::seed(), 100);
+        let mut s = seed.clone().with_max_bytes(seed.bytes() + 200);
+        let mut t = Track::seed()[0].clone();
+        t.id = 10;
+        t.title = "x".repeat(10);
+        assert_eq!(s.insert(t.clone()), Ok(()));
+        t.title = "x".repeat(150);
+        assert_eq!(s.replace(t.clone()), Err(StoreError::TooManyBytes));
+        t.id = 11;
+        assert_eq!(s.insert(t.clone()), Err(StoreError::TooManyBytes));
+        assert_eq!(s.all().len(), 5);
+        // A bound lowered below the catalogue: it may shrink, not grow.
+        let mut s = seed.clone().with_max_bytes(10);
+        let mut shorter = Track::seed()[0].clone();
+        shorter.title = "Sun".into();
+        assert_eq!(s.replace(shorter), Ok(()));
+        assert_eq!(s.remove(2), Ok(()));
+        let total: usize = s.all().iter().map(|t| t.json().len()).sum();
+        assert_eq!(s.bytes(), total);
     }
 
     #[test]

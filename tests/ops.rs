@@ -15,7 +15,7 @@ fn healthz_is_ok_with_a_writable_state_dir() {
     // Assert
     assert_eq!(
         (get.status, get.text().as_str()),
-        (200, r#"{"status":"ok"}"#)
+        (200, r#"{"status":"ok","checked_ms_ago":0}"#)
     );
     assert_eq!(get.header("content-type"), Some("application/json"));
     assert_eq!(get.header("cache-control"), Some("no-store"));
@@ -26,25 +26,29 @@ fn healthz_is_ok_with_a_writable_state_dir() {
 
 /// Root ignores permission bits, so the state directory is made unwritable by
 /// replacing it with a regular file while the server runs; putting it back heals it.
+/// Each change is seen once the last probe is older than the interval.
 #[test]
 fn healthz_is_503_while_the_state_dir_is_unusable_and_recovers() {
     // Arrange
-    let server = Server::start("");
+    let server = Server::start("[server]\nhealth_probe_interval_ms = 1000");
     assert_eq!(server.get("/healthz").status, 200);
     let state = server.dir.join("state");
     let aside = server.dir.join("state.aside");
     std::fs::rename(&state, &aside).unwrap();
     std::fs::write(&state, b"not a directory").unwrap();
+    let interval = std::time::Duration::from_millis(1_050);
     // Act
+    std::thread::sleep(interval);
     let broken = server.get("/healthz");
     std::fs::remove_file(&state).unwrap();
     std::fs::rename(&aside, &state).unwrap();
+    std::thread::sleep(interval);
     let healed = server.get("/healthz");
     // Assert
     assert_eq!(broken.status, 503);
     assert_eq!(
         broken.text(),
-        r#"{"status":"unavailable","detail":"state directory not writable: not a directory"}"#
+        r#"{"status":"unavailable","detail":"state directory not writable: not a directory","checked_ms_ago":0}"#
     );
     assert_eq!(healed.status, 200);
 }
@@ -86,7 +90,7 @@ fn healthz_is_503_on_a_read_only_state_dir() {
     assert_eq!(health.status, 503, "{}", health.text());
     assert_eq!(
         health.text(),
-        r#"{"status":"unavailable","detail":"state directory not writable: read-only filesystem or storage medium"}"#
+        r#"{"status":"unavailable","detail":"state directory not writable: read-only filesystem or storage medium","checked_ms_ago":0}"#
     );
     assert_eq!(tracks.status, 200, "reads still work");
 }

@@ -258,8 +258,52 @@ fn cross_origin_writes_are_refused() {
         (403, r#"{"detail":"Cross-origin request refused"}"#)
     );
     assert_eq!(handle(&mut app, &req("null")).status, 403);
+    assert_eq!(handle(&mut app, &req("https://localhost:8000")).status, 403);
+    assert_eq!(handle(&mut app, &req("ftp://localhost:8000")).status, 403);
+    assert_eq!(
+        handle(&mut app, &req("http://localhost:8000/x")).status,
+        403
+    );
     assert_eq!(handle(&mut app, &req("http://LOCALHOST:8000")).status, 200);
     assert_eq!(app.password_checks, 1);
+    let two = req("http://localhost:8000").with_header("origin", "http://evil.example");
+    assert_eq!(handle(&mut app, &two).status, 403);
+    let same_twice = req("http://localhost:8000").with_header("origin", "http://localhost:8000");
+    assert_eq!(handle(&mut app, &same_twice).status, 200);
+}
+
+#[test]
+fn a_trusted_proxy_names_the_scheme() {
+    let mut app =
+        app_with("[server]\ntrusted_proxies = [\"10.0.0.1\"]\nallowed_hosts = [\"tracks.lan\"]");
+    let req = |peer: [u8; 4], origin: &str| {
+        let mut r = at(
+            Request::new(Method::Post, "/logout")
+                .with_header("host", "tracks.lan")
+                .with_header("x-forwarded-proto", "https")
+                .with_header("origin", origin),
+            NOW_MS,
+        );
+        r.peer = Some(std::net::IpAddr::from(peer));
+        r
+    };
+    assert_eq!(
+        handle(&mut app, &req([10, 0, 0, 1], "https://tracks.lan")).status,
+        200
+    );
+    assert_eq!(
+        handle(&mut app, &req([10, 0, 0, 1], "http://tracks.lan")).status,
+        403
+    );
+    // Anyone else's X-Forwarded-Proto is not believed.
+    assert_eq!(
+        handle(&mut app, &req([10, 0, 0, 2], "https://tracks.lan")).status,
+        403
+    );
+    assert_eq!(
+        handle(&mut app, &req([10, 0, 0, 2], "http://tracks.lan")).status,
+        200
+    );
 }
 
 #[test]

@@ -90,3 +90,22 @@ fn environment_overrides() {
     let e = apply_env(&mut c, |k| (k == "TRACKSD_LISTEN").then(|| "nope".into())).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("TRACKSD_LISTEN"));
 }
+
+#[test]
+fn bad_allowed_hosts_entry_is_named() {
+    assert_eq!(
+        err("[server]\nallowed_hosts = [\"pi.local\", \"http://pi.local:8000\"]"),
+        "t.toml: key `server.allowed_hosts`: entry 2: \"http://pi.local:8000\" is not a host name \
+         (letters, digits, '-' and '.'; no scheme, port or path; a leading '.' allows the subdomains too)"
+    );
+    assert!(err("[server]\nallowed_hosts = \"pi.local\"").contains("expected a list of strings"));
+    let c = parse(
+        "[server]\nallowed_hosts = [\"pi.local\", \".example.org\"]",
+        "t.toml",
+    )
+    .unwrap();
+    assert!(
+        c.allowed_hosts
+            .permit(std::iter::once("tracks.example.org:8000"))
+    );
+}

@@ -98,9 +98,10 @@ pub(crate) fn bind(
 pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
     let idle_timeout = Duration::from_millis(app.config.idle_timeout_ms);
     if let Some(saved) = recycle::take_saved_throttle() {
-        let (addrs, users) = app.throttle.restore(&saved);
+        let (addrs, users, devices) = app.throttle.restore(&saved);
         eprintln!(
-            "tracksd: recycled; kept the login throttle's state ({addrs} addresses, {users} usernames)"
+            "tracksd: recycled; kept the login throttle's state \
+             ({addrs} addresses, {users} usernames, {devices} devices)"
         );
     }
     alloc::limit_arenas();

@@ -177,10 +177,10 @@ fn openapi_response_names_the_configured_cookie() {
 
 #[test]
 fn healthz_is_ok_and_leaves_no_probe_behind() {
-    let app = app_with("");
-    let r = healthz(&app);
+    let mut app = app_with("");
+    let r = healthz(&mut app, NOW);
     assert_eq!(r.status, 200, "{}", r.body_text());
-    assert_eq!(r.body_text(), r#"{"status":"ok"}"#);
+    assert_eq!(r.body_text(), r#"{"status":"ok","checked_ms_ago":0}"#);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let dir = &app.config.state_dir;
     let names: Vec<_> = std::fs::read_dir(dir)
@@ -201,21 +201,44 @@ fn healthz_is_503_when_the_state_dir_cannot_be_written() {
     let blocker = app.config.state_dir.join("a-file");
     std::fs::write(&blocker, b"").unwrap();
     app.config.state_dir = blocker.join("state");
-    let r = healthz(&app);
+    let r = healthz(&mut app, NOW);
     assert_eq!(r.status, 503);
     assert_eq!(
         r.body_text(),
-        r#"{"status":"unavailable","detail":"state directory not writable: not a directory"}"#
+        r#"{"status":"unavailable","detail":"state directory not writable: not a directory","checked_ms_ago":0}"#
     );
 
     app.config.state_dir = std::env::temp_dir().join("tracksd-no-such-dir/state");
-    let r = healthz(&app);
+    let r = healthz(&mut app, NOW + 5_000);
     assert_eq!(r.status, 503);
     assert!(
         r.body_text().contains("entity not found"),
         "{}",
         r.body_text()
     );
+}
+
+const NOW: u64 = 1_700_000_000_000;
+
+#[test]
+fn healthz_probes_at_most_once_per_interval() {
+    let mut app = app_with("[server]\nhealth_probe_interval_ms = 2000");
+    assert_eq!(healthz(&mut app, NOW).status, 200);
+    // The directory going away is seen only once the result is 2 s old.
+    let dir = app.config.state_dir.clone();
+    let aside = dir.with_extension("aside");
+    std::fs::rename(&dir, &aside).unwrap();
+    let cached = healthz(&mut app, NOW + 1_999);
+    let probed = healthz(&mut app, NOW + 2_000);
+    let back = healthz(&mut app, NOW + 1_000);
+    std::fs::rename(&aside, &dir).unwrap();
+    assert_eq!(
+        cached.body_text(),
+        r#"{"status":"ok","checked_ms_ago":1999}"#
+    );
+    assert_eq!(probed.status, 503);
+    assert!(probed.body_text().ends_with(r#","checked_ms_ago":0}"#));
+    assert_eq!(back.status, 503, "a clock that went back re-probes");
 }
 
 #[test]

@@ -333,7 +333,10 @@ fn ops_routes_answer_get_and_head_only() {
         assert_eq!(r.status, 405, "{path}");
         assert_eq!(r.header("allow"), Some("GET, HEAD"));
     }
-    assert_eq!(get(&mut app, "/healthz").body_text(), r#"{"status":"ok"}"#);
+    assert_eq!(
+        get(&mut app, "/healthz").body_text(),
+        r#"{"status":"ok","checked_ms_ago":0}"#
+    );
     assert_eq!(get(&mut app, "/healthz/").status, 404);
 }
 

@@ -277,15 +277,16 @@ fn failed_write_rolls_back_and_keeps_old_file() {
 
 #[test]
 fn real_write_failure_rolls_back() {
-    // Arrange: a directory where the temp file must go makes the real write fail.
+    // Arrange: the directory moved away makes the real write fail (root ignores
+    // permission bits, so they cannot be used for this).
     let d = dir("realfail");
     let mut store = FileStore::open(&d, 100).unwrap();
     let before_bytes = fs::read(store.path()).unwrap();
-    let temp = d.join(format!(".tracks.json.tmp-{}", std::process::id()));
-    fs::create_dir(&temp).unwrap();
-    fs::write(temp.join("x"), b"").unwrap();
+    let aside = d.with_extension("aside");
+    fs::rename(&d, &aside).unwrap();
     // Act
     let r = store.insert(track(10, "ten"));
+    fs::rename(&aside, &d).unwrap();
     // Assert
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     assert_eq!(ids(&store), [1, 2, 3, 4]);
@@ -294,7 +295,7 @@ fn real_write_failure_rolls_back() {
 
 #[test]
 fn open_error_display_is_path_then_reason() {
-    let e = OpenError {
+    let e = FileError {
         path: PathBuf::from("/var/lib/tracksd/tracks.json"),
         reason: "does not parse: duplicate track id 1".to_owned(),
     };

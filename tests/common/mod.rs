@@ -136,10 +136,20 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> HttpResponse {
-        let mut raw = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
+        self.request_for_host(&self.addr.to_string(), method, target, headers, body)
+    }
+
+    /// Like [`Server::request`], with `Host: host` instead of the server's address.
+    pub fn request_for_host(
+        &self,
+        host: &str,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut raw =
+            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
         for (k, v) in headers {
             raw.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -182,6 +192,12 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.dir.clone()
+    }
+
+    /// Stops the process (SIGKILL) and removes its directory.
+    pub fn remove(self) {
+        let dir = self.kill();
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     pub fn log(&self) -> String {
