@@ -13,6 +13,11 @@
 //! [`MAX_PIPELINED`] requests unanswered: pipelining without reading then costs
 //! a bounded amount of memory.
 //!
+//! The responses a connection has waiting are bounded in bytes as well
+//! ([`MAX_BACKLOG_BYTES`]): beyond it the edge holds further requests unrouted
+//! until writes catch up, so a client that asks for big pages and does not read
+//! them costs little memory until it is cut.
+//!
 //! Generic over the reply value so it can be tested without sockets.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +26,9 @@ use std::time::{Duration, Instant};
 
 /// Requests one connection may have taken in and not yet answered.
 pub(crate) const MAX_PIPELINED: u64 = 64;
+/// Response bytes one connection may have waiting (being written or queued)
+/// before its further requests wait unrouted.
+pub(crate) const MAX_BACKLOG_BYTES: usize = 256 * 1024;
 
 struct Conn<R> {
     /// The number the next request taken off the queue gets.
@@ -31,7 +39,10 @@ struct Conn<R> {
     /// A response that closes the connection is on its way: take nothing more.
     closing: bool,
     /// Responses that are ready but not yet their connection's turn.
-    ready: BTreeMap<u64, R>,
+    ready: BTreeMap<u64, (R, usize)>,
+    /// Bytes of the responses in `ready` and of the one being written.
+    backlog: usize,
+    writing_bytes: usize,
 }
 
 /// What to do with a request just taken off the queue.
@@ -79,6 +90,8 @@ impl<R> Connections<R> {
             writing: false,
             closing: false,
             ready: BTreeMap::new(),
+            backlog: 0,
+            writing_bytes: 0,
         });
         if conn.closing {
             return Admit::Cut;
@@ -90,18 +103,26 @@ impl<R> Connections<R> {
         Admit::Seq(conn.next_seq - 1)
     }
 
-    /// Files response `seq` of `peer`. Returns the reply to write now, if it is
-    /// the connection's turn; a reply for a cut connection comes back in `Err`
-    /// to be dropped.
-    pub(crate) fn ready(&mut self, peer: SocketAddr, seq: u64, reply: R) -> Result<Option<R>, R> {
+    /// Files response `seq` of `peer` (`bytes` long). Returns the reply to
+    /// write now, if it is the connection's turn; a reply for a cut connection
+    /// comes back in `Err` to be dropped.
+    pub(crate) fn ready(
+        &mut self,
+        peer: SocketAddr,
+        seq: u64,
+        reply: R,
+        bytes: usize,
+    ) -> Result<Option<R>, R> {
         let Some(conn) = self.live.get_mut(&peer) else {
             return Err(reply);
         };
+        conn.backlog += bytes;
         if seq == conn.next_to_write && !conn.writing {
             conn.writing = true;
+            conn.writing_bytes = bytes;
             return Ok(Some(reply));
         }
-        conn.ready.insert(seq, reply);
+        conn.ready.insert(seq, (reply, bytes));
         Ok(None)
     }
 
@@ -109,15 +130,26 @@ impl<R> Connections<R> {
     pub(crate) fn written(&mut self, peer: SocketAddr) -> Option<R> {
         let conn = self.live.get_mut(&peer)?;
         conn.writing = false;
+        conn.backlog -= conn.writing_bytes;
+        conn.writing_bytes = 0;
         conn.next_to_write += 1;
-        if let Some(next) = conn.ready.remove(&conn.next_to_write) {
+        if let Some((next, bytes)) = conn.ready.remove(&conn.next_to_write) {
             conn.writing = true;
+            conn.writing_bytes = bytes;
             return Some(next);
         }
         if conn.next_to_write == conn.next_seq {
             self.live.remove(&peer);
         }
         None
+    }
+
+    /// Whether `peer` has so many response bytes waiting that its next request
+    /// should wait unrouted.
+    pub(crate) fn backlogged(&self, peer: &SocketAddr) -> bool {
+        self.live
+            .get(peer)
+            .is_some_and(|c| c.backlog > MAX_BACKLOG_BYTES)
     }
 
     /// A response that closes `peer`'s connection is on its way: requests that
@@ -134,7 +166,7 @@ impl<R> Connections<R> {
         self.cut.insert(peer, now + self.forget_after);
         self.live
             .remove(&peer)
-            .map(|c| c.ready.into_values().collect())
+            .map(|c| c.ready.into_values().map(|(r, _)| r).collect())
             .unwrap_or_default()
     }
 
@@ -172,13 +204,16 @@ mod tests {
         assert_eq!(c.admit(a, now), Admit::Seq(2));
         assert_eq!(c.admit(b, now), Admit::Seq(0));
         // The second answer is ready first (the first waits for its body): it waits.
-        assert_eq!(c.ready(a, 1, "a1"), Ok(None));
-        assert_eq!(c.ready(a, 0, "a0"), Ok(Some("a0")));
+        assert_eq!(c.ready(a, 1, "a1", 10), Ok(None));
+        assert_eq!(c.ready(a, 0, "a0", 10), Ok(Some("a0")));
         // Another connection is not held up.
-        assert_eq!(c.ready(b, 0, "b0"), Ok(Some("b0")));
-        assert_eq!(c.ready(a, 2, "a2"), Ok(None));
+        assert_eq!(c.ready(b, 0, "b0", 10), Ok(Some("b0")));
+        assert_eq!(c.ready(a, 2, "a2", MAX_BACKLOG_BYTES), Ok(None));
+        assert!(c.backlogged(&a) && !c.backlogged(&b));
         assert_eq!(c.written(a), Some("a1"));
+        assert!(c.backlogged(&a));
         assert_eq!(c.written(a), Some("a2"));
+        assert!(!c.backlogged(&a));
         assert_eq!(c.written(a), None);
         assert_eq!(c.written(b), None);
         assert!(c.is_empty());
@@ -192,13 +227,13 @@ mod tests {
         for i in 0..MAX_PIPELINED {
             assert_eq!(c.admit(a, now), Admit::Seq(i));
         }
-        assert_eq!(c.ready(a, 0, 0), Ok(Some(0)));
-        assert_eq!(c.ready(a, 1, 1), Ok(None));
+        assert_eq!(c.ready(a, 0, 0, 1), Ok(Some(0)));
+        assert_eq!(c.ready(a, 1, 1, 1), Ok(None));
         assert_eq!(c.admit(a, now), Admit::CutNow);
         assert_eq!(c.cut(a, now), vec![1]);
         assert_eq!(c.admit(a, now), Admit::Cut);
         // A reply still being made when it was cut is handed back to be dropped.
-        assert_eq!(c.ready(a, 5, 5), Err(5));
+        assert_eq!(c.ready(a, 5, 5, 1), Err(5));
         assert!(c.is_empty());
         let later = now + Duration::from_secs(2);
         c.prune(later);

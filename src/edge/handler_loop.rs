@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::errors::RuntimeError;
 use crate::http::{Body, Request, Response};
 use crate::router;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -64,6 +64,8 @@ pub(crate) struct HandlerLoop<'a> {
     pub(crate) stopping: Option<Stopping>,
     /// Replaced servers no drain thread could be started for: polled on ticks.
     pub(crate) orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
+    /// Requests of backlogged connections, waiting to be routed (`answer`).
+    pub(crate) parked: HashMap<SocketAddr, VecDeque<Pending>>,
     /// Connections' socket descriptors, for the inline-write check (see `write`).
     pub(crate) fds: HashMap<SocketAddr, RawFd>,
     /// When the last descriptor scan was asked for; whether it is under way.
@@ -165,7 +167,13 @@ impl HandlerLoop<'_> {
     }
 
     /// Routes a request whose body is in, or hands its password check over.
+    /// A connection with too many response bytes waiting gets its request
+    /// routed later, when its writes catch up (see `conns.rs`).
     fn answer(&mut self, mut p: Pending) {
+        if p.refusal.is_none() && self.conns.backlogged(&p.peer) {
+            self.parked.entry(p.peer).or_default().push_back(p);
+            return;
+        }
         let response = match p.refusal {
             Some((503, detail)) => Response::detail(503, detail).with_header("Retry-After", "1"),
             Some((status, detail)) => Response::detail(status, detail),
@@ -196,6 +204,7 @@ impl HandlerLoop<'_> {
             bytes: response.body.len(),
             started: p.started,
         };
+        let bytes = response.body.len();
         let reply = Reply {
             rq: p.rq,
             wire: tiny::to_wire(response),
@@ -207,7 +216,7 @@ impl HandlerLoop<'_> {
         if p.close_after {
             self.conns.close_after(p.peer);
         }
-        match self.conns.ready(p.peer, p.seq, reply) {
+        match self.conns.ready(p.peer, p.seq, reply, bytes) {
             Ok(Some(now)) => self.write(now),
             Ok(None) => {}
             Err(cut) => flow::discard(&self.workers, cut.rq),
@@ -265,8 +274,21 @@ impl HandlerLoop<'_> {
             for dropped in self.conns.cut(w.peer, Instant::now()) {
                 flow::discard(&self.workers, dropped.rq);
             }
-        } else if let Some(next) = self.conns.written(w.peer) {
+            for parked in self.parked.remove(&w.peer).unwrap_or_default() {
+                flow::discard(&self.workers, parked.rq);
+            }
+            return;
+        }
+        if let Some(next) = self.conns.written(w.peer) {
             self.write(next);
+        }
+        while !self.conns.backlogged(&w.peer)
+            && let Some(p) = self.parked.get_mut(&w.peer).and_then(|q| q.pop_front())
+        {
+            self.answer(p);
+        }
+        if self.parked.get(&w.peer).is_some_and(|q| q.is_empty()) {
+            self.parked.remove(&w.peer);
         }
     }
 
@@ -280,6 +302,9 @@ impl HandlerLoop<'_> {
         );
         for reply in dropped {
             flow::discard(&self.workers, reply.rq);
+        }
+        for parked in self.parked.remove(&peer).unwrap_or_default() {
+            flow::discard(&self.workers, parked.rq);
         }
         self.workers.submit(flow::cut_job(vec![peer], self.cx.port));
     }

@@ -159,6 +159,7 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         last_request: now,
         stopping: None,
         orphans: Vec::new(),
+        parked: std::collections::HashMap::new(),
         fds: std::collections::HashMap::new(),
         last_scan: now,
         scanning: false,

@@ -273,3 +273,121 @@ impl HttpResponse {
             .map(|c| c.split(';').next().unwrap().to_owned())
     }
 }
+
+/// A keep-alive client: one connection, one request at a time, each timed.
+pub struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    host: String,
+}
+
+impl KeepAlive {
+    pub fn connect(addr: SocketAddr) -> KeepAlive {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_nodelay(true).unwrap();
+        KeepAlive {
+            reader: BufReader::new(s),
+            host: addr.to_string(),
+        }
+    }
+
+    /// Sends `GET target` and reads the whole response: (status, how long it took).
+    pub fn get(&mut self, target: &str) -> (u16, Duration) {
+        let t = std::time::Instant::now();
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        self.reader.get_mut().write_all(raw.as_bytes()).unwrap();
+        let status = read_response(&mut self.reader).0;
+        (status, t.elapsed())
+    }
+}
+
+/// Reads one response with a Content-Length body: (status, body).
+pub fn read_response(reader: &mut impl BufRead) -> (u16, Vec<u8>) {
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {status_line:?}"));
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, body)
+}
+
+/// Latencies measured in a test, and their percentiles.
+#[derive(Default)]
+pub struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    pub fn push(&mut self, d: Duration) {
+        self.0.push(d);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The `p`th percentile (0–100), in milliseconds.
+    pub fn pct_ms(&self, p: f64) -> f64 {
+        let mut v = self.0.clone();
+        v.sort();
+        let i = ((v.len() as f64 - 1.0) * p / 100.0).round() as usize;
+        v.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+            self.len(),
+            self.pct_ms(50.0),
+            self.pct_ms(99.0),
+            self.pct_ms(100.0)
+        )
+    }
+}
+
+/// GETs `target` on one keep-alive connection until `stop` is set.
+pub fn measure_gets(
+    addr: SocketAddr,
+    target: &'static str,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Latencies> {
+    std::thread::spawn(move || {
+        let mut client = KeepAlive::connect(addr);
+        let mut lat = Latencies::default();
+        while !stop.load(Ordering::SeqCst) {
+            let (status, took) = client.get(target);
+            assert_eq!(status, 200, "GET {target}");
+            lat.push(took);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        lat
+    })
+}
+
+/// A number from /proc/PID/status (e.g. "VmRSS", "Threads").
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Open descriptors of a process.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
