@@ -8,7 +8,7 @@ use crate::auth;
 use crate::http::{Body, Method, Request, Response};
 use crate::params::{Params, percent_decode};
 use crate::tracks::{StoreError, StoredTrack, Track, artist_key};
-use crate::validation::{ErrorItem, parse_int, unprocessable};
+use crate::validation::{ErrorItem, out_of_bounds, parse_wide_int, saturate, unprocessable};
 use serde_json::Value;
 
 /// Which handler a path leads to.
@@ -186,35 +186,38 @@ fn int_param(
     params: &Params,
     name: &str,
     default: i64,
-    (lo, hi): (i64, i64),
+    bounds: (i64, i64),
     errors: &mut Vec<ErrorItem>,
 ) -> i64 {
     let Some(text) = params.get(name) else {
         return default;
     };
     let loc = ["query", name];
-    match parse_int(text) {
-        None => errors.push(ErrorItem::int_parsing(&loc, Value::from(text))),
-        Some(n) if n < lo => {
-            errors.push(ErrorItem::greater_than_equal(&loc, Value::from(text), lo))
-        }
-        Some(n) if n > hi => errors.push(ErrorItem::less_than_equal(&loc, Value::from(text), hi)),
-        Some(n) => return n,
-    }
+    let input = Value::from(text);
+    let error = match parse_wide_int(text) {
+        None => ErrorItem::int_parsing(&loc, input),
+        Some(n) => match out_of_bounds(&loc, n, &input, bounds) {
+            None => return saturate(n),
+            Some(e) => e,
+        },
+    };
+    errors.push(error);
     default
 }
 
-/// Parses the `{track_id}` path parameter.
+/// Parses the `{track_id}` path parameter: a 64-bit integer, as documented.
 fn track_id(raw: &str) -> Result<i64, Response> {
     let loc = ["path", "track_id"];
-    match percent_decode(raw) {
-        Some(text) => parse_int(&text)
-            .ok_or_else(|| unprocessable(&[ErrorItem::int_parsing(&loc, Value::from(&*text))])),
-        None => Err(unprocessable(&[ErrorItem::int_parsing(
-            &loc,
-            Value::from(raw),
-        )])),
-    }
+    let text = percent_decode(raw);
+    let input = Value::from(text.as_deref().unwrap_or(raw));
+    let error = match text.as_deref().and_then(parse_wide_int) {
+        None => ErrorItem::int_parsing(&loc, input),
+        Some(n) => match out_of_bounds(&loc, n, &input, (i64::MIN, i64::MAX)) {
+            None => return Ok(saturate(n)),
+            Some(e) => e,
+        },
+    };
+    Err(unprocessable(&[error]))
 }
 
 /// `GET /tracks/{track_id}`.
