@@ -23,6 +23,7 @@ pub enum Endpoint {
     Healthz,
     OpenApi,
     Docs,
+    Favicon,
 }
 
 /// One row of the route table.
@@ -33,7 +34,20 @@ pub struct Route {
     pub endpoint: Endpoint,
     /// Every method the path accepts, as listed in `Allow`.
     pub methods: &'static [&'static str],
+    /// For each method but HEAD (answered as GET), every status its handler can
+    /// answer besides [`EDGE_STATUSES`]; `/openapi.json` documents exactly these.
+    pub statuses: &'static [(&'static str, &'static [u16])],
+    /// Whether `/openapi.json` lists it (FastAPI hides its docs routes too).
+    pub documented: bool,
 }
+
+/// Statuses any request can get, whatever its route: 400 bad framing, 413 body
+/// too large, 421 host not allowed, 431 headers too large, 500 handler panic,
+/// 503 no helper thread or queue slot free.
+pub const EDGE_STATUSES: &[u16] = &[400, 413, 421, 431, 500, 503];
+
+// 404 on the tracks, users, login and logout operations mirrors the original
+// FastAPI routers' `responses={404: ...}`, which its clients were generated from.
 
 /// The one route table: every path the service answers.
 pub const ROUTES: &[Route] = &[
@@ -41,48 +55,97 @@ pub const ROUTES: &[Route] = &[
         pattern: "/",
         endpoint: Endpoint::Hello,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: true,
     },
     Route {
         pattern: "/tracks",
         endpoint: Endpoint::Tracks,
         methods: &["GET", "HEAD", "POST"],
+        statuses: &[
+            ("GET", &[200, 401, 404, 422]),
+            ("POST", &[200, 401, 403, 404, 409, 422, 507]),
+        ],
+        documented: true,
     },
     Route {
         pattern: "/tracks/{track_id}",
         endpoint: Endpoint::Track,
         methods: &["GET", "HEAD", "PUT", "DELETE"],
+        statuses: &[
+            ("GET", &[200, 401, 404, 422]),
+            ("PUT", &[200, 401, 403, 404, 422]),
+            ("DELETE", &[204, 401, 403, 404, 422]),
+        ],
+        documented: true,
     },
     Route {
         pattern: "/login",
         endpoint: Endpoint::Login,
         methods: &["POST"],
+        statuses: &[("POST", &[200, 401, 403, 404, 422, 429])],
+        documented: true,
     },
     Route {
         pattern: "/users/me",
         endpoint: Endpoint::Me,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200, 401, 404])],
+        documented: true,
     },
     Route {
         pattern: "/logout",
         endpoint: Endpoint::Logout,
         methods: &["POST"],
+        statuses: &[("POST", &[200, 403, 404, 422])],
+        documented: true,
     },
     Route {
         pattern: "/healthz",
         endpoint: Endpoint::Healthz,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: true,
     },
     Route {
         pattern: "/openapi.json",
         endpoint: Endpoint::OpenApi,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: false,
     },
     Route {
         pattern: "/docs",
         endpoint: Endpoint::Docs,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: false,
+    },
+    Route {
+        pattern: "/favicon.ico",
+        endpoint: Endpoint::Favicon,
+        methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: false,
     },
 ];
+
+impl Route {
+    /// Every status a request with `method` on this route can get, edge ones included.
+    pub fn statuses(&self, method: &str) -> Vec<u16> {
+        let method = if method == "HEAD" { "GET" } else { method };
+        let mut all: Vec<u16> = self
+            .statuses
+            .iter()
+            .filter(|(m, _)| *m == method)
+            .flat_map(|(_, s)| s.iter().copied())
+            .chain(EDGE_STATUSES.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
 
 /// Finds the route for a raw path and the raw text of its parameter, if any.
 pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
@@ -110,6 +173,23 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         return Response::detail(405, "Method Not Allowed")
             .with_header("Allow", route.methods.join(", "));
     }
+    let response = answer(app, req, route, param);
+    // Every test build checks that the route table (and so /openapi.json) knows
+    // each status a handler really sends.
+    debug_assert!(
+        route
+            .statuses(req.method.as_str())
+            .contains(&response.status),
+        "{} {}: status {} is missing from ROUTES",
+        req.method.as_str(),
+        route.pattern,
+        response.status
+    );
+    response
+}
+
+/// Answers a request for a known route and an accepted method.
+fn answer(app: &mut App, req: &Request, route: &Route, param: Option<&str>) -> Response {
     if req.body == Body::TooLarge {
         return Response::detail(413, "Request body too large");
     }
@@ -134,7 +214,8 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         (Endpoint::Logout, _) => auth::logout(app, req),
         (Endpoint::Healthz, _) => crate::ops::healthz(app),
         (Endpoint::OpenApi, _) => crate::ops::openapi(app),
-        (Endpoint::Docs, _) => crate::ops::docs(),
+        (Endpoint::Docs, _) => crate::ops::docs(app),
+        (Endpoint::Favicon, _) => crate::ops::favicon(),
     }
 }
 
