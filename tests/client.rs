@@ -26,13 +26,14 @@ fn work_dir() -> PathBuf {
     dir
 }
 
+/// The generator's command; the JVM's perf-data files would go to /tmp/hsperfdata_<user>.
+fn generator() -> Command {
+    let mut cmd = Command::new("openapi-generator-cli");
+    cmd.env("JAVA_OPTS", "-XX:-UsePerfData");
+    cmd
+}
+
 fn tools_present() -> bool {
-    let works = |cmd: &str, arg: &str| {
-        Command::new(cmd)
-            .arg(arg)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
     let python_deps = Command::new("python3")
         .args([
             "-c",
@@ -40,7 +41,11 @@ fn tools_present() -> bool {
         ])
         .output()
         .is_ok_and(|o| o.status.success());
-    if works("openapi-generator-cli", "version") && python_deps {
+    let generator_runs = generator()
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if generator_runs && python_deps {
         return true;
     }
     let how =
@@ -54,7 +59,7 @@ fn tools_present() -> bool {
 
 /// Generates the Python client for `spec` into `out`.
 fn generate(spec: &Path, out: &Path) {
-    let run = Command::new("openapi-generator-cli")
+    let run = generator()
         .args([
             "generate",
             "-g",
