@@ -19,7 +19,8 @@ CROSS_TARGET := aarch64-unknown-linux-gnu
 CROSS_LINKER ?= aarch64-linux-gnu-gcc
 CROSS_BIN := $(TARGET_DIR)/$(CROSS_TARGET)/release/tracksd
 
-.PHONY: all build run test lint unit readme-curl security install-test install uninstall cross bench clean
+.PHONY: all build run test lint unit readme-curl security install-test install uninstall cross bench clean \
+	browser-deps browser-test api-fuzz client-check
 
 all: build
 
@@ -32,8 +33,9 @@ run: build
 	$(BIN) serve
 
 ## test: format, lints, unit + black-box tests, the README's curl examples, the systemd
-## unit's sandbox score and `make install` into a scratch DESTDIR
-test: lint unit readme-curl security install-test
+## unit's sandbox score, `make install` into a scratch DESTDIR, /docs in a real browser,
+## schemathesis and a generated client against a started server
+test: lint unit readme-curl security install-test browser-test api-fuzz client-check
 
 lint:
 	$(CARGO) fmt --check
@@ -41,6 +43,28 @@ lint:
 
 unit:
 	$(CARGO) test --locked
+
+## browser-deps: the npm packages (pinned in tests/browser/package-lock.json) that drive
+## Debian's chromium; without npm it prints a skip notice (fails under CI=true)
+browser-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	    cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	elif [ "$$CI" = true ]; then echo "browser-deps: npm is missing" >&2; exit 1; \
+	else echo "browser-deps: skipped, npm is missing"; fi
+
+## browser-test: /docs in headless Chromium with its assets unreachable, then served from
+## the LAN ("Try it out" login, then /users/me); screenshots in target/browser/
+browser-test: browser-deps
+	$(CARGO) test --locked --test browser -- --ignored --test-threads 1
+
+## api-fuzz: schemathesis (tests/schemathesis.toml) against a started server, logged out and in
+api-fuzz:
+	$(CARGO) test --locked --test schemathesis -- --ignored --test-threads 1
+
+## client-check: openapi-generator's Python client from /openapi.json, compared with the
+## original FastAPI document's and used against a started server
+client-check:
+	$(CARGO) test --locked --test client -- --ignored
 
 ## readme-curl: run every curl example of README.md against a started server
 readme-curl: build

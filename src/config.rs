@@ -60,6 +60,15 @@ pub struct SessionConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// `[docs]`.
+#[derive(Debug, Clone, Default)]
+pub struct DocsConfig {
+    /// `swagger_ui_url`: the directory URL serving swagger-ui-dist's
+    /// `swagger-ui-bundle.js` and `swagger-ui.css` (FastAPI's `swagger_js_url` and
+    /// `swagger_css_url`); `None` is the pinned jsDelivr CDN copy.
+    pub swagger_ui_url: Option<String>,
+}
+
 /// `[[users]]`: one account.
 #[derive(Debug, Clone)]
 pub struct UserConfig {
@@ -96,6 +105,7 @@ pub struct Config {
     /// `[server] login_queue`: logins that may wait for a hashing thread; one more
     /// is answered 503 with `Retry-After` (default 8).
     pub login_queue: usize,
+    pub docs: DocsConfig,
     pub users: Vec<UserConfig>,
 }
 
@@ -251,6 +261,18 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         )
     };
 
+    let docs = {
+        let mut s = root.section("docs")?;
+        let url = s.string("swagger_ui_url")?;
+        if let Some(reason) = url.as_deref().and_then(swagger_ui_url_problem) {
+            return Err(s.error("swagger_ui_url", reason.into()));
+        }
+        s.finish()?;
+        DocsConfig {
+            swagger_ui_url: url.map(|u| u.trim_end_matches('/').to_owned()),
+        }
+    };
+
     let users = parse_users(&mut root)?;
     root.finish()?;
     Ok(Config {
@@ -266,8 +288,25 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         ballast,
         login_threads,
         login_queue,
+        docs,
         users,
     })
+}
+
+/// Why a `[docs] swagger_ui_url` cannot be used, if it cannot: it goes into the
+/// `/docs` page's HTML attributes unescaped, so only plain URL characters pass.
+fn swagger_ui_url_problem(url: &str) -> Option<&'static str> {
+    let scheme_ok =
+        url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/');
+    if !scheme_ok {
+        return Some("must start with http://, https:// or / (a path on this host)");
+    }
+    let plain =
+        |b: u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'<' | b'>' | b'`' | b'\\');
+    if !url.bytes().all(plain) {
+        return Some("must be a plain URL (no spaces, quotes or angle brackets)");
+    }
+    None
 }
 
 fn parse_users(root: &mut Section<'_>) -> Result<Vec<UserConfig>, ConfigError> {

@@ -1,5 +1,6 @@
 //! Operations endpoints: `/healthz` for supervisors and probes, `/openapi.json`
-//! describing the API, and `/docs`, a Swagger UI page for it (as FastAPI serves).
+//! describing the API, `/docs`, a Swagger UI page for it (as FastAPI serves), and
+//! `/favicon.ico`.
 
 use crate::app::App;
 use crate::http::Response;
@@ -10,7 +11,7 @@ use std::sync::OnceLock;
 /// Name of the file `/healthz` writes and removes in the state directory.
 pub const HEALTH_PROBE: &str = "healthz.probe";
 
-/// The cookie name `src/openapi.json` names in its `APIKey` security scheme.
+/// The cookie name `src/openapi.json` names in its `APIKeyCookie` security scheme.
 const DOCUMENTED_COOKIE: &str = "my_session_id";
 
 /// The checked-in OpenAPI document (its `info.version` is filled in at run time).
@@ -107,7 +108,7 @@ pub fn openapi(app: &App) -> Response {
             .clone()
     } else {
         let mut doc = openapi_document().clone();
-        doc["components"]["securitySchemes"]["APIKey"]["name"] = Value::from(cookie.as_str());
+        doc["components"]["securitySchemes"]["APIKeyCookie"]["name"] = Value::from(cookie.as_str());
         serde_json::to_vec(&doc).unwrap_or_default()
     };
     Response {
@@ -117,45 +118,121 @@ pub fn openapi(app: &App) -> Response {
     }
 }
 
-/// The Swagger UI page, as FastAPI's `get_swagger_ui_html` writes it, with the
-/// swagger-ui-dist version pinned and its files checked by Subresource Integrity
-/// (hashes of the files in the npm package, which jsDelivr serves unchanged).
+/// Where `/docs` loads Swagger UI from unless `[docs] swagger_ui_url` says otherwise.
+pub const DEFAULT_SWAGGER_UI_URL: &str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0";
+
+/// Subresource Integrity for the default CDN's files (hashes of the npm package's
+/// files, which jsDelivr serves unchanged). A LAN copy may be another version, so
+/// it is loaded without them.
+const DEFAULT_CSS_SRI: &str =
+    "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I";
+const DEFAULT_JS_SRI: &str =
+    "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9";
+
+/// The `/docs` page: FastAPI's `get_swagger_ui_html`, plus a plain-HTML help text
+/// inside the Swagger UI element. Swagger UI replaces it once its script runs; when
+/// the script cannot load (a LAN without internet), the help text is what the
+/// browser shows. It makes no request of its own.
 const DOCS_HTML: &str = r##"<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link type="text/css" rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0/swagger-ui.css" integrity="sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I" crossorigin="anonymous">
+<link rel="icon" href="/favicon.ico">
+<link type="text/css" rel="stylesheet" href="{base}/swagger-ui.css"{css_sri}>
 <title>tracksd - Swagger UI</title>
+<style>
+#fallback { font: 16px/1.5 system-ui, sans-serif; max-width: 46em; margin: 2em auto; padding: 0 1em; color: #222 }
+#fallback pre { background: #f3f3f3; padding: .6em; overflow-x: auto }
+#fallback .what { border-left: 4px solid #c60; padding-left: .8em }
+</style>
 </head>
 <body>
 <div id="swagger-ui">
+<main id="fallback">
+<h1>tracksd API documentation</h1>
+<p class="what"><strong>The interactive documentation (Swagger UI) did not load.</strong>
+Its script and stylesheet come from <code>{base}</code>, which this browser could not
+reach &mdash; typically because this network has no internet access. The API itself works.
+The owner can serve Swagger UI from the LAN instead: set <code>[docs] swagger_ui_url</code>
+in the server's configuration (the README's &ldquo;Docs&rdquo; section says how).</p>
+<p>The full description of every route is <a href="/openapi.json">/openapi.json</a>
+(OpenAPI 3.1; any OpenAPI tool or client generator reads it).</p>
+<h2>Log in</h2>
+<p><code>POST /login</code> takes a form with <code>username</code> and <code>password</code>
+and answers <code>{"success":true}</code> with a session cookie; requests that carry the
+cookie are logged in. <code>POST /logout</code> ends the session.</p>
+<h2>With curl</h2>
+<pre>
+curl <span class="origin">http://HOST:PORT</span>/tracks
+curl -c jar -d username=USER -d password=PASSWORD <span class="origin">http://HOST:PORT</span>/login
+curl -b jar <span class="origin">http://HOST:PORT</span>/users/me
+curl -b jar -X POST <span class="origin">http://HOST:PORT</span>/tracks -H 'Content-Type: application/json' \
+     -d '{"id":5,"title":"Yellow","artist":"Coldplay","year":2000}'
+curl -b jar -c jar -X POST <span class="origin">http://HOST:PORT</span>/logout
+</pre>
+<p><code>-c jar</code> stores the cookie in the file <code>jar</code>; <code>-b jar</code> sends it.</p>
+</main>
 </div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0/swagger-ui-bundle.js" integrity="sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9" crossorigin="anonymous"></script>
+<script src="{base}/swagger-ui-bundle.js"{js_sri}></script>
 <script>
-const ui = SwaggerUIBundle({
-    url: '/openapi.json',
-    dom_id: '#swagger-ui',
-    layout: 'BaseLayout',
-    deepLinking: true,
-    showExtensions: true,
-    showCommonExtensions: true,
-    presets: [
-        SwaggerUIBundle.presets.apis,
-        SwaggerUIBundle.SwaggerUIStandalonePreset
-    ],
-})
+document.querySelectorAll('.origin').forEach(function (e) { e.textContent = location.origin; });
+if (typeof SwaggerUIBundle === 'function') {
+    document.getElementById('fallback').remove();
+    const ui = SwaggerUIBundle({
+        url: '/openapi.json',
+        dom_id: '#swagger-ui',
+        layout: 'BaseLayout',
+        deepLinking: true,
+        showExtensions: true,
+        showCommonExtensions: true,
+        presets: [
+            SwaggerUIBundle.presets.apis,
+            SwaggerUIBundle.SwaggerUIStandalonePreset
+        ],
+    })
+}
 </script>
 </body>
 </html>
 "##;
 
-/// `GET /docs`: the Swagger UI page for `/openapi.json` (scripts from the jsDelivr CDN).
-pub fn docs() -> Response {
+/// `GET /docs`: the Swagger UI page for `/openapi.json`, its assets from
+/// `[docs] swagger_ui_url` (default: the jsDelivr CDN).
+pub fn docs(app: &App) -> Response {
+    let (base, css_sri, js_sri) = match &app.config.docs.swagger_ui_url {
+        Some(url) => (url.as_str(), String::new(), String::new()),
+        None => (
+            DEFAULT_SWAGGER_UI_URL,
+            format!(r#" integrity="{DEFAULT_CSS_SRI}" crossorigin="anonymous""#),
+            format!(r#" integrity="{DEFAULT_JS_SRI}" crossorigin="anonymous""#),
+        ),
+    };
+    // The URL was checked at config load to hold no HTML-special characters.
+    let html = DOCS_HTML
+        .replace("{base}", base)
+        .replace("{css_sri}", &css_sri)
+        .replace("{js_sri}", &js_sri);
     Response {
         status: 200,
         headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
-        body: DOCS_HTML.as_bytes().to_vec(),
+        body: html.into_bytes(),
+    }
+}
+
+/// A 16×16 icon (a PNG inside an ICO container, which every browser reads), so
+/// that browsers' automatic `/favicon.ico` request is not a 404.
+const FAVICON: &[u8] = include_bytes!("favicon.ico");
+
+/// `GET /favicon.ico`: the icon, cacheable for a week.
+pub fn favicon() -> Response {
+    Response {
+        status: 200,
+        headers: vec![
+            ("Content-Type", "image/x-icon".into()),
+            ("Cache-Control", "public, max-age=604800".into()),
+        ],
+        body: FAVICON.to_vec(),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::http::{Body, Method, Request, Response};
 use crate::params::{Params, percent_decode};
 use crate::passwords::PasswordCheck;
 use crate::tracks::{StoreError, StoredTrack, Track, artist_key};
-use crate::validation::{ErrorItem, parse_int, unprocessable};
+use crate::validation::{ErrorItem, out_of_bounds, parse_wide_int, saturate, unprocessable};
 use serde_json::Value;
 
 /// Which handler a path leads to.
@@ -24,6 +24,7 @@ pub enum Endpoint {
     Healthz,
     OpenApi,
     Docs,
+    Favicon,
 }
 
 /// One row of the route table.
@@ -34,7 +35,20 @@ pub struct Route {
     pub endpoint: Endpoint,
     /// Every method the path accepts, as listed in `Allow`.
     pub methods: &'static [&'static str],
+    /// For each method but HEAD (answered as GET), every status its handler can
+    /// answer besides [`EDGE_STATUSES`]; `/openapi.json` documents exactly these.
+    pub statuses: &'static [(&'static str, &'static [u16])],
+    /// Whether `/openapi.json` lists it (FastAPI hides its docs routes too).
+    pub documented: bool,
 }
+
+/// Statuses any request can get, whatever its route: 400 bad framing, 413 body
+/// too large, 421 host not allowed, 431 headers too large, 500 handler panic,
+/// 503 no helper thread or queue slot free.
+pub const EDGE_STATUSES: &[u16] = &[400, 413, 421, 431, 500, 503];
+
+// 404 on the tracks, users, login and logout operations mirrors the original
+// FastAPI routers' `responses={404: ...}`, which its clients were generated from.
 
 /// The one route table: every path the service answers.
 pub const ROUTES: &[Route] = &[
@@ -42,48 +56,97 @@ pub const ROUTES: &[Route] = &[
         pattern: "/",
         endpoint: Endpoint::Hello,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: true,
     },
     Route {
         pattern: "/tracks",
         endpoint: Endpoint::Tracks,
         methods: &["GET", "HEAD", "POST"],
+        statuses: &[
+            ("GET", &[200, 401, 404, 422]),
+            ("POST", &[200, 401, 403, 404, 409, 422, 507]),
+        ],
+        documented: true,
     },
     Route {
         pattern: "/tracks/{track_id}",
         endpoint: Endpoint::Track,
         methods: &["GET", "HEAD", "PUT", "DELETE"],
+        statuses: &[
+            ("GET", &[200, 401, 404, 422]),
+            ("PUT", &[200, 401, 403, 404, 422, 507]),
+            ("DELETE", &[204, 401, 403, 404, 422]),
+        ],
+        documented: true,
     },
     Route {
         pattern: "/login",
         endpoint: Endpoint::Login,
         methods: &["POST"],
+        statuses: &[("POST", &[200, 401, 403, 404, 422, 429])],
+        documented: true,
     },
     Route {
         pattern: "/users/me",
         endpoint: Endpoint::Me,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200, 401, 404])],
+        documented: true,
     },
     Route {
         pattern: "/logout",
         endpoint: Endpoint::Logout,
         methods: &["POST"],
+        statuses: &[("POST", &[200, 403, 404, 422])],
+        documented: true,
     },
     Route {
         pattern: "/healthz",
         endpoint: Endpoint::Healthz,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: true,
     },
     Route {
         pattern: "/openapi.json",
         endpoint: Endpoint::OpenApi,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: false,
     },
     Route {
         pattern: "/docs",
         endpoint: Endpoint::Docs,
         methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: false,
+    },
+    Route {
+        pattern: "/favicon.ico",
+        endpoint: Endpoint::Favicon,
+        methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200])],
+        documented: false,
     },
 ];
+
+impl Route {
+    /// Every status a request with `method` on this route can get, edge ones included.
+    pub fn statuses(&self, method: &str) -> Vec<u16> {
+        let method = if method == "HEAD" { "GET" } else { method };
+        let mut all: Vec<u16> = self
+            .statuses
+            .iter()
+            .filter(|(m, _)| *m == method)
+            .flat_map(|(_, s)| s.iter().copied())
+            .chain(EDGE_STATUSES.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
 
 /// Finds the route for a raw path and the raw text of its parameter, if any.
 pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
@@ -104,7 +167,10 @@ pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
 
 /// The checks every request passes before its handler: the Host, route, method,
 /// body size and the CSRF origin rule. HEAD is answered as GET; the edge drops the body.
-fn admit<'r>(app: &App, req: &'r Request) -> Result<(Endpoint, Option<&'r str>, Method), Response> {
+fn admit<'r>(
+    app: &App,
+    req: &'r Request,
+) -> Result<(&'static Route, Option<&'r str>, Method), Response> {
     // Before anything runs: a request for a name we do not serve may come from
     // a DNS-rebinding page (see `hosts`).
     if !app.config.allowed_hosts.permit(req.header_values("host")) {
@@ -132,7 +198,7 @@ fn admit<'r>(app: &App, req: &'r Request) -> Result<(Endpoint, Option<&'r str>, 
         Method::Head => Method::Get,
         ref m => m.clone(),
     };
-    Ok((route.endpoint, param, method))
+    Ok((route, param, method))
 }
 
 /// The slow work `req` needs before [`handle`] can answer it without waiting: a
@@ -140,7 +206,7 @@ fn admit<'r>(app: &App, req: &'r Request) -> Result<(Endpoint, Option<&'r str>, 
 /// handler loop and calls `handle` with the verdict in `req.password_verdict`.
 pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
     match admit(app, req) {
-        Ok((Endpoint::Login, _, _)) => auth::password_check(app, req),
+        Ok((route, _, _)) if route.endpoint == Endpoint::Login => auth::password_check(app, req),
         _ => None,
     }
 }
@@ -152,10 +218,33 @@ pub fn abandon_password_check(app: &mut App, req: &Request) {
 
 /// Answers one request.
 pub fn handle(app: &mut App, req: &Request) -> Response {
-    let (endpoint, param, method) = match admit(app, req) {
+    let (route, param, method) = match admit(app, req) {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
+    let response = answer(app, req, route.endpoint, param, method);
+    // Every test build checks that the route table (and so /openapi.json) knows
+    // each status a handler really sends.
+    debug_assert!(
+        route
+            .statuses(req.method.as_str())
+            .contains(&response.status),
+        "{} {}: status {} is missing from ROUTES",
+        req.method.as_str(),
+        route.pattern,
+        response.status
+    );
+    response
+}
+
+/// Answers a request that passed [`admit`].
+fn answer(
+    app: &mut App,
+    req: &Request,
+    endpoint: Endpoint,
+    param: Option<&str>,
+    method: Method,
+) -> Response {
     match (endpoint, method) {
         (Endpoint::Hello, _) => Response::json(200, &serde_json::json!({ "Hello": "World!" })),
         (Endpoint::Tracks, Method::Get) => list_tracks(app, req),
@@ -168,7 +257,8 @@ pub fn handle(app: &mut App, req: &Request) -> Response {
         (Endpoint::Logout, _) => auth::logout(app, req),
         (Endpoint::Healthz, _) => crate::ops::healthz(app, req.now_ms),
         (Endpoint::OpenApi, _) => crate::ops::openapi(app),
-        (Endpoint::Docs, _) => crate::ops::docs(),
+        (Endpoint::Docs, _) => crate::ops::docs(app),
+        (Endpoint::Favicon, _) => crate::ops::favicon(),
     }
 }
 
@@ -220,35 +310,38 @@ fn int_param(
     params: &Params,
     name: &str,
     default: i64,
-    (lo, hi): (i64, i64),
+    bounds: (i64, i64),
     errors: &mut Vec<ErrorItem>,
 ) -> i64 {
     let Some(text) = params.get(name) else {
         return default;
     };
     let loc = ["query", name];
-    match parse_int(text) {
-        None => errors.push(ErrorItem::int_parsing(&loc, Value::from(text))),
-        Some(n) if n < lo => {
-            errors.push(ErrorItem::greater_than_equal(&loc, Value::from(text), lo))
-        }
-        Some(n) if n > hi => errors.push(ErrorItem::less_than_equal(&loc, Value::from(text), hi)),
-        Some(n) => return n,
-    }
+    let input = Value::from(text);
+    let error = match parse_wide_int(text) {
+        None => ErrorItem::int_parsing(&loc, input),
+        Some(n) => match out_of_bounds(&loc, n, &input, bounds) {
+            None => return saturate(n),
+            Some(e) => e,
+        },
+    };
+    errors.push(error);
     default
 }
 
-/// Parses the `{track_id}` path parameter.
+/// Parses the `{track_id}` path parameter: a 64-bit integer, as documented.
 fn track_id(raw: &str) -> Result<i64, Response> {
     let loc = ["path", "track_id"];
-    match percent_decode(raw) {
-        Some(text) => parse_int(&text)
-            .ok_or_else(|| unprocessable(&[ErrorItem::int_parsing(&loc, Value::from(&*text))])),
-        None => Err(unprocessable(&[ErrorItem::int_parsing(
-            &loc,
-            Value::from(raw),
-        )])),
-    }
+    let text = percent_decode(raw);
+    let input = Value::from(text.as_deref().unwrap_or(raw));
+    let error = match text.as_deref().and_then(parse_wide_int) {
+        None => ErrorItem::int_parsing(&loc, input),
+        Some(n) => match out_of_bounds(&loc, n, &input, (i64::MIN, i64::MAX)) {
+            None => return Ok(saturate(n)),
+            Some(e) => e,
+        },
+    };
+    Err(unprocessable(&[error]))
 }
 
 /// `GET /tracks/{track_id}`.

@@ -31,19 +31,11 @@ impl Track {
             return Err(vec![ErrorItem::model_attributes_type(body.clone())]);
         };
         let mut errors = Vec::new();
-        // Numbers beyond 64 bits saturate while parsing; keeping the two extremes
-        // out of range makes them a 422 instead of aliasing one id.
-        let id = int_field(
-            obj,
-            body,
-            "id",
-            Some((i64::MIN + 1, i64::MAX - 1)),
-            &mut errors,
-        );
+        let id = int_field(obj, body, "id", (i64::MIN, i64::MAX), &mut errors);
         let title = text_field(obj, body, "title", true, &mut errors);
         let artist = text_field(obj, body, "artist", true, &mut errors);
         let album = text_field(obj, body, "album", false, &mut errors);
-        let year = int_field(obj, body, "year", Some((0, MAX_YEAR)), &mut errors);
+        let year = int_field(obj, body, "year", (0, MAX_YEAR), &mut errors);
         let label = text_field(obj, body, "label", false, &mut errors);
         match (id, title, artist, album, year, label) {
             (
@@ -99,12 +91,12 @@ impl Track {
 }
 
 /// Reads an integer field with pydantic's lax JSON rules (an integral number, or a
-/// string holding one), then checks the optional inclusive bounds.
+/// string holding one), then checks the inclusive bounds.
 fn int_field(
     obj: &Map<String, Value>,
     whole: &Value,
     name: &'static str,
-    bounds: Option<(i64, i64)>,
+    bounds: (i64, i64),
     errors: &mut Vec<ErrorItem>,
 ) -> Option<i64> {
     let loc = ["body", name];
@@ -116,19 +108,18 @@ fn int_field(
         Some(v) => v,
     };
     let parsed = match value {
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Ok(i)
-            } else if n.as_u64().is_some() {
-                Ok(i64::MAX)
-            } else {
-                match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
-                    _ => Err(ErrorItem::int_from_float(&loc, value.clone())),
-                }
-            }
-        }
-        Value::String(s) => crate::validation::parse_int(s)
+        // An integer literal (serde_json keeps its digits) is exact at any size;
+        // beyond 64 bits it is out of range, which the bounds below report.
+        Value::Number(n) => match crate::validation::parse_wide_int(&n.to_string()) {
+            Some(wide) => Ok(wide),
+            None => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i128),
+                // An integral float beyond 64 bits: out of range as well.
+                Some(f) if f.fract() == 0.0 && f.abs() >= 9.3e18 => Ok(f as i128),
+                _ => Err(ErrorItem::int_from_float(&loc, value.clone())),
+            },
+        },
+        Value::String(s) => crate::validation::parse_wide_int(s)
             .ok_or_else(|| ErrorItem::int_parsing(&loc, value.clone())),
         _ => Err(ErrorItem::int_type(&loc, value.clone())),
     };
@@ -139,17 +130,11 @@ fn int_field(
             return None;
         }
     };
-    if let Some((lo, hi)) = bounds {
-        if n < lo {
-            errors.push(ErrorItem::greater_than_equal(&loc, value.clone(), lo));
-            return None;
-        }
-        if n > hi {
-            errors.push(ErrorItem::less_than_equal(&loc, value.clone(), hi));
-            return None;
-        }
+    if let Some(e) = crate::validation::out_of_bounds(&loc, n, value, bounds) {
+        errors.push(e);
+        return None;
     }
-    Some(n)
+    Some(crate::validation::saturate(n))
 }
 
 /// Reads a text field of 1..=MAX_TEXT_CHARS characters. An optional field may be
@@ -477,6 +462,42 @@ mod tests {
             assert_eq!(errs[0].loc[1], "id", "{huge}");
         }
         assert!(Track::parse(&t(json!(9_007_199_254_740_993i64))).is_ok());
+        assert_eq!(Track::parse(&t(json!(i64::MAX))).unwrap().id, i64::MAX);
+        assert_eq!(Track::parse(&t(json!(i64::MIN))).unwrap().id, i64::MIN);
+    }
+
+    /// pydantic's answer for an `int` field declared `ge=-2**63, le=2**63-1`: the
+    /// range error, echoing the number as sent (not as a float).
+    #[test]
+    fn an_integer_literal_beyond_64_bits_gets_the_range_error() {
+        let body: Value = serde_json::from_str(
+            r#"{"id":99999999999999999999,"title":"T","artist":"A","year":1}"#,
+        )
+        .unwrap();
+        let errs = Track::parse(&body).unwrap_err();
+        assert_eq!(
+            serde_json::to_string(&errs).unwrap(),
+            r#"[{"type":"less_than_equal","loc":["body","id"],"msg":"Input should be less than or equal to 9223372036854775807","input":99999999999999999999,"ctx":{"le":9223372036854775807}}]"#
+        );
+        let below: Value = serde_json::from_str(
+            r#"{"id":-9223372036854775809,"title":"T","artist":"A","year":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Track::parse(&below).unwrap_err()[0].kind,
+            "greater_than_equal"
+        );
+    }
+
+    /// FastAPI echoes a body in a 422 with the client's key order.
+    #[test]
+    fn a_missing_field_echoes_the_body_in_the_order_sent() {
+        let body: Value = serde_json::from_str(r#"{"id":7,"title":"x","artist":"y"}"#).unwrap();
+        let errs = Track::parse(&body).unwrap_err();
+        assert_eq!(
+            serde_json::to_string(&errs[0].input).unwrap(),
+            r#"{"id":7,"title":"x","artist":"y"}"#
+        );
     }
 
     #[test]

@@ -170,22 +170,57 @@ pub fn unprocessable(errors: &[ErrorItem]) -> Response {
 }
 
 /// Parses an integer the way pydantic's lax mode parses a string: surrounding
-/// whitespace allowed, an optional sign, ASCII digits. Values beyond i64 saturate,
-/// so that bounds checks (not a parse error) report them.
+/// whitespace allowed, an optional sign, ASCII digits (single `_` between them, as
+/// Python allows), optionally `.` and zeros. Values beyond i64 saturate.
 pub fn parse_int(text: &str) -> Option<i64> {
+    parse_wide_int(text).map(saturate)
+}
+
+/// Like [`parse_int`], but wide enough that a value just beyond i64 is still told
+/// apart from i64's extremes, so bounds checks report it (as pydantic, whose ints
+/// are unbounded, does). Beyond i128 saturates: just as out of range.
+pub fn parse_wide_int(text: &str) -> Option<i128> {
     let t = text.trim();
-    let (negative, digits) = match t.as_bytes().first() {
+    let (negative, rest) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = match rest.split_once('.') {
+        Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+        Some(_) => return None,
+        None => rest,
+    };
+    let grouped_ok = !digits.is_empty()
+        && digits
+            .split('_')
+            .all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()));
+    if !grouped_ok {
         return None;
     }
-    // Longer than i128 can hold is as out of range as anything beyond i64.
-    let magnitude = digits.parse::<i128>().unwrap_or(i128::MAX);
-    let value = if negative { -magnitude } else { magnitude };
-    Some(value.clamp(i64::MIN.into(), i64::MAX.into()) as i64)
+    let magnitude = digits.replace('_', "").parse::<i128>().unwrap_or(i128::MAX);
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Clamps a wide integer into i64 (for values already checked against bounds).
+pub fn saturate(n: i128) -> i64 {
+    n.clamp(i64::MIN.into(), i64::MAX.into()) as i64
+}
+
+/// Checks inclusive bounds: pydantic's error for the side that is broken, if one is.
+pub fn out_of_bounds(
+    loc: &[&str],
+    n: i128,
+    input: &Value,
+    (lo, hi): (i64, i64),
+) -> Option<ErrorItem> {
+    if n < i128::from(lo) {
+        Some(ErrorItem::greater_than_equal(loc, input.clone(), lo))
+    } else if n > i128::from(hi) {
+        Some(ErrorItem::less_than_equal(loc, input.clone(), hi))
+    } else {
+        None
+    }
 }
 
 /// Parses a boolean the way pydantic parses a query string.
@@ -229,7 +264,14 @@ mod tests {
         assert_eq!(parse_int("-3"), Some(-3));
         assert_eq!(parse_int("99999999999999999999"), Some(i64::MAX));
         assert_eq!(parse_int("-99999999999999999999"), Some(i64::MIN));
-        for bad in ["", "abc", "1.5", "-", "1e3", "0x10", "١"] {
+        assert_eq!(parse_wide_int("9223372036854775808"), Some(1 << 63));
+        assert_eq!(parse_wide_int("1".repeat(50).as_str()), Some(i128::MAX));
+        assert_eq!(parse_int("-1476626449.0"), Some(-1_476_626_449));
+        assert_eq!(parse_int("1_0.00"), Some(10));
+        for bad in [
+            "", "abc", "1.5", "-", "1e3", "0x10", "١", "1.", ".0", "1__0", "_1", "1_", "1.0_0",
+            "1.0.0", "+-1", "- 1",
+        ] {
             assert_eq!(parse_int(bad), None, "{bad}");
         }
     }

@@ -94,3 +94,64 @@ fn request_log_has_no_query_strings() {
     assert!(log.contains("GET /tracks 200"), "{log}");
     assert!(!log.contains("secret-artist"), "{log}");
 }
+
+/// An id beyond 64 bits gets pydantic's range error for the documented bounds,
+/// echoing the number as sent; a path id beyond them too.
+#[test]
+fn ids_beyond_64_bits_get_the_range_error() {
+    // Arrange
+    let server = Server::start("");
+    let cookie = server.login("john", "password").cookie().unwrap();
+    let json = [
+        ("Content-Type", "application/json"),
+        ("Cookie", cookie.as_str()),
+    ];
+    let body = br#"{"id":99999999999999999999,"title":"T","artist":"A","year":1}"#;
+    // Act
+    let post = server.request("POST", "/tracks", &json, body);
+    let path = server.get("/tracks/-9223372036854775809");
+    let max = server.get("/tracks/9223372036854775807");
+    // Assert
+    assert_eq!(
+        (post.status, post.text().as_str()),
+        (
+            422,
+            r#"{"detail":[{"type":"less_than_equal","loc":["body","id"],"msg":"Input should be less than or equal to 9223372036854775807","input":99999999999999999999,"ctx":{"le":9223372036854775807}}]}"#
+        )
+    );
+    assert_eq!(
+        (path.status, path.text().as_str()),
+        (
+            422,
+            r#"{"detail":[{"type":"greater_than_equal","loc":["path","track_id"],"msg":"Input should be greater than or equal to -9223372036854775808","input":"-9223372036854775809","ctx":{"ge":-9223372036854775808}}]}"#
+        )
+    );
+    assert_eq!(max.status, 404, "the largest id is a valid id");
+}
+
+/// FastAPI echoes the body of a 422 with the client's key order.
+#[test]
+fn a_422_echoes_the_body_in_the_order_sent() {
+    // Arrange
+    let server = Server::start("");
+    let cookie = server.login("john", "password").cookie().unwrap();
+    let json = [
+        ("Content-Type", "application/json"),
+        ("Cookie", cookie.as_str()),
+    ];
+    // Act
+    let r = server.request(
+        "POST",
+        "/tracks",
+        &json,
+        br#"{"id":7,"title":"x","artist":"y"}"#,
+    );
+    // Assert
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (
+            422,
+            r#"{"detail":[{"type":"missing","loc":["body","year"],"msg":"Field required","input":{"id":7,"title":"x","artist":"y"}}]}"#
+        )
+    );
+}

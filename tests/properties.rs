@@ -15,7 +15,7 @@ use tracksd::http::{Method, Request};
 use tracksd::params::{Params, percent_decode};
 use tracksd::session::{IncomingCookie, Session, SessionCookies};
 use tracksd::tracks::{MAX_TEXT_CHARS, MAX_YEAR, Track};
-use tracksd::validation::parse_int;
+use tracksd::validation::{parse_int, parse_wide_int, saturate};
 
 const CASES: u32 = 256;
 const NOW_MS: u64 = 1_700_000_000_000;
@@ -211,7 +211,10 @@ fn expected_page(app: &App, query: &str) -> Option<Vec<Track>> {
     let params = Params::parse(query.as_bytes());
     let int = |name, default, lo, hi| match params.get(name) {
         None => Some(default),
-        Some(text) => parse_int(text).filter(|n| (lo..=hi).contains(n)),
+        // Wide, so that beyond 64 bits is out of range, not saturated into it.
+        Some(text) => parse_wide_int(text)
+            .filter(|n| (i128::from(lo)..=i128::from(hi)).contains(n))
+            .map(saturate),
     };
     let skip = int("skip", 0, 0, i64::MAX);
     let limit = int("limit", app.config.tracks.default_limit, 1, 1000);

@@ -109,3 +109,28 @@ fn bad_allowed_hosts_entry_is_named() {
             .permit(std::iter::once("tracks.example.org:8000"))
     );
 }
+
+#[test]
+fn swagger_ui_url_is_a_plain_url_or_path() {
+    assert_eq!(parse("", "t.toml").unwrap().docs.swagger_ui_url, None);
+    let ok = |url: &str| {
+        parse(&format!("[docs]\nswagger_ui_url = {url:?}"), "t.toml")
+            .unwrap()
+            .docs
+            .swagger_ui_url
+            .unwrap()
+    };
+    assert_eq!(
+        ok("http://nas.lan:8080/swagger-ui/"),
+        "http://nas.lan:8080/swagger-ui"
+    );
+    assert_eq!(ok("/static/swagger-ui"), "/static/swagger-ui");
+    assert_eq!(
+        err("[docs]\nswagger_ui_url = \"nas.lan/x\""),
+        "t.toml: key `docs.swagger_ui_url`: must start with http://, https:// or / (a path on this host)"
+    );
+    assert_eq!(
+        err("[docs]\nswagger_ui_url = \"http://x/\\\"><script>\""),
+        "t.toml: key `docs.swagger_ui_url`: must be a plain URL (no spaces, quotes or angle brackets)"
+    );
+}

@@ -355,7 +355,7 @@ fn openapi_json_is_served_with_every_path() {
     let r = get(&mut app, "/openapi.json");
     assert_eq!(r.header("content-type"), Some("application/json"));
     let doc: Value = serde_json::from_slice(&r.body).unwrap();
-    for route in ROUTES {
+    for route in ROUTES.iter().filter(|r| r.documented) {
         assert!(
             doc["paths"].get(route.pattern).is_some(),
             "{}",
