@@ -64,25 +64,15 @@ fn watchdog_pings_while_the_loop_is_healthy() {
     assert!(t.elapsed() < Duration::from_secs(2));
 }
 
-#[test]
-fn socket_activation_serves_the_passed_socket() {
-    // Arrange: a listening socket made by "systemd" (us), passed as fd 3.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let dir = common::temp_dir("activate");
-    let config = dir.join("tracksd.toml");
-    // The config names another port; the passed socket must win.
-    std::fs::write(
-        &config,
-        common::config_text(&dir, "").replace("127.0.0.1:0", "127.0.0.1:1"),
-    )
-    .unwrap();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+/// Starts the binary with `listener` as fd 3 and LISTEN_PID/LISTEN_FDS set, as
+/// systemd does (the caller keeps its own copy of the socket, as systemd does).
+fn spawn_activated(listener: &TcpListener, config: &std::path::Path) -> std::process::Child {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
     let mut cmd = std::process::Command::new("sh");
     cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_tracksd"))
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .stderr(std::process::Stdio::piped());
     // SAFETY: dup2/fcntl in the child between fork and exec, on fds we own.
     // If the listener already is fd 3, dup2 is a no-op that would leave its
@@ -100,7 +90,73 @@ fn socket_activation_serves_the_passed_socket() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    cmd.spawn().unwrap()
+}
+
+/// Waits until `child` logs that it listens (its stderr is read to the end).
+fn log_of(child: &mut std::process::Child) -> String {
+    let mut log = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut log);
+    log
+}
+
+#[test]
+fn a_stop_leaves_the_activated_socket_listening_and_the_next_start_answers_what_queued() {
+    // Arrange: "systemd" (us) owns the socket and passes it to a first server.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = common::temp_dir("restart");
+    let config = dir.join("tracksd.toml");
+    std::fs::write(&config, common::config_text(&dir, "")).unwrap();
+    let mut first = spawn_activated(&listener, &config);
+    let get = |s: &mut TcpStream| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    };
+    let started = Instant::now();
+    let mut out = String::new();
+    while !out.starts_with("HTTP/1.1 200") && started.elapsed() < Duration::from_secs(10) {
+        out.clear();
+        let mut s = TcpStream::connect(addr).unwrap();
+        get(&mut s);
+        let _ = s.read_to_string(&mut out);
+    }
+    assert!(out.starts_with("HTTP/1.1 200"), "{out:?}");
+    // Act: stop it; a client connects and asks while no process serves.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    let stopped = first.wait().unwrap();
+    let first_log = log_of(&mut first);
+    let mut waiting = TcpStream::connect(addr).expect("the socket refused a connection");
+    get(&mut waiting);
+    let mut second = spawn_activated(&listener, &config);
+    let mut answer = String::new();
+    let _ = waiting.read_to_string(&mut answer);
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Assert
+    assert_eq!(stopped.code(), Some(0), "{first_log}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{answer:?}\n{first_log}"
+    );
+}
+
+#[test]
+fn socket_activation_serves_the_passed_socket() {
+    // Arrange: a listening socket made by "systemd" (us), passed as fd 3.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = common::temp_dir("activate");
+    let config = dir.join("tracksd.toml");
+    // The config names another port; the passed socket must win.
+    std::fs::write(
+        &config,
+        common::config_text(&dir, "").replace("127.0.0.1:0", "127.0.0.1:1"),
+    )
+    .unwrap();
+    let mut child = spawn_activated(&listener, &config);
     drop(listener);
     // Act
     let mut s = TcpStream::connect(addr).unwrap();
@@ -110,8 +166,7 @@ fn socket_activation_serves_the_passed_socket() {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     let _ = child.kill();
-    let mut log = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut log);
+    let log = log_of(&mut child);
     let _ = child.wait();
     // Assert
     assert!(out.starts_with("HTTP/1.1 200"), "{out:?}\n{log}");
@@ -224,4 +279,55 @@ fn sigterm_when_idle_exits_0_quickly() {
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_framing_error_is_answered_400_and_closes_the_connection() {
+    let server = Server::start("");
+    for smuggle in [
+        "POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        "POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Length: 5x\r\n\r\nhello",
+    ] {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let raw = format!("{smuggle}GET /users/me HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.write_all(raw.as_bytes()).unwrap();
+        let t = Instant::now();
+        let mut out = Vec::new();
+        // Ends in EOF (or a reset): a timeout would mean the connection stayed open.
+        let ended = match s.read_to_end(&mut out) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 400"), "{text:?}");
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text:?}");
+        assert!(
+            ended && t.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+}
+
+#[test]
+fn hostile_input_leaves_no_panic_message_and_sighup_does_not_stop_the_server() {
+    let server = Server::start("");
+    for length in [
+        "18446744073709551615",
+        "99999999999999999999999",
+        "1000000000000",
+    ] {
+        let raw = format!(
+            "POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\nConnection: close\r\n\r\nabc"
+        );
+        assert_eq!(server.raw(raw.as_bytes()).status, 413);
+    }
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.get("/").status, 200);
+    let log = server.log();
+    assert!(!log.contains("panic"), "{log}");
+    assert!(log.contains("SIGHUP"), "{log}");
 }

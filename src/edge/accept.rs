@@ -34,6 +34,28 @@ struct Rebuild {
     backoff: Duration,
 }
 
+/// Threads a tiny_http server starts: its accept thread and four pool threads.
+const SERVER_THREADS: usize = 5;
+
+/// Whether `n` more threads can be started now: starts that many, which end at
+/// once (nothing waits for them).
+fn threads_available(n: usize) -> bool {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let wait = std::sync::Arc::new(std::sync::Mutex::new(wait));
+    let all = (0..n).all(|_| {
+        let wait = wait.clone();
+        std::thread::Builder::new()
+            .name("probe".into())
+            .stack_size(16 * 1024)
+            .spawn(move || {
+                let _ = wait.lock().map(|w| w.recv());
+            })
+            .is_ok()
+    });
+    drop(release);
+    all
+}
+
 /// What a rebuild attempt came to.
 pub(crate) enum Rebuilt {
     NotDue,
@@ -97,11 +119,23 @@ impl AcceptSide {
         self.rebuild.is_some()
     }
 
-    /// Tries a pending rebuild if it is due.
+    /// Tries a pending rebuild if it is due. At the thread limit a server
+    /// cannot get its threads, and a failed start is worse than none: the accept
+    /// thread dies, and the pool threads it did get linger for 5 s (tiny_http's
+    /// idle timeout), so rebuilding every second would keep the limit reached
+    /// for good. So it first checks that the threads can be had.
     pub(crate) fn try_rebuild(&mut self, now: Instant) -> Rebuilt {
         match &self.rebuild {
             Some(r) if now >= r.next_try => {}
             _ => return Rebuilt::NotDue,
+        }
+        if !threads_available(SERVER_THREADS) {
+            let r = self.rebuild.as_mut().expect("checked above");
+            if r.since.elapsed() > REBUILD_GIVE_UP {
+                return Rebuilt::GaveUp(std::io::Error::other("no threads to accept with"));
+            }
+            r.next_try = now + Duration::from_millis(100);
+            return Rebuilt::NotDue;
         }
         match self.start() {
             Ok(server) => Rebuilt::Started(server),

@@ -74,18 +74,20 @@ pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
             rq,
             wire,
             peer,
-            must_reap,
+            must_reap: _,
             close_after,
             log,
         } = reply;
-        if must_reap && close_after {
-            sockets::shut_connections(&[peer], cx.port, sockets::Shut::Read);
-        }
         // A panic in tiny_http's drain (hostile Content-Length) must still end
         // in a Written event, or the connection would wait for ever.
-        let ok = super::panics::catch_quietly(|| tiny::respond(rq, wire)).unwrap_or(false);
+        let ok = if close_after {
+            super::panics::catch_quietly(|| tiny::respond_and_close(rq, wire, peer, cx.port))
+                .unwrap_or(false)
+        } else {
+            super::panics::catch_quietly(|| tiny::respond(rq, wire)).unwrap_or(false)
+        };
         let closed = close_after || !ok;
-        if closed {
+        if closed && !close_after {
             sockets::shut_connections(&[peer], cx.port, sockets::Shut::Both);
         }
         cx.mailbox.send(Event::Written(Written {

@@ -2,7 +2,8 @@
 //!
 //! Architecture invariant: the loop never blocks on a client socket, a password
 //! hash, a connect or a join. Socket writes, body reads, drops that may drain a
-//! body and connects run on `workers`; hashes on `hashers`; a replaced server is
+//! body and connects run on `workers`, body reads on `readers` (so that slow
+//! bodies never keep a response from being written); hashes on `hashers`; a replaced server is
 //! drained and dropped (tiny_http's drop connects to itself) on a thread of its
 //! own. Each comes back, if it must, as an event.
 
@@ -49,6 +50,7 @@ pub(crate) struct HandlerLoop<'a> {
     pub(crate) events: Events,
     pub(crate) cx: Context,
     pub(crate) workers: Workers,
+    pub(crate) readers: Workers,
     pub(crate) hashers: Hashers<Box<Pending>>,
     pub(crate) accept: AcceptSide,
     pub(crate) conns: Connections<Reply>,
@@ -71,6 +73,8 @@ pub(crate) struct HandlerLoop<'a> {
     /// When the last descriptor scan was asked for; whether it is under way.
     pub(crate) last_scan: Instant,
     pub(crate) scanning: bool,
+    /// Until when to check the accept thread at every tick (it died lately).
+    pub(crate) watch_accept_until: Option<Instant>,
     /// Connections open long without a request (leaked tiny_http threads).
     pub(crate) stuck: StuckWatch,
     pub(crate) next_leak_scan: Instant,
@@ -154,7 +158,7 @@ impl HandlerLoop<'_> {
                 (p.must_reap, p.close_after) = (true, true);
             }
             framing::BodyPlan::Stream => {
-                if let Err(back) = flow::read_body_on(&self.workers, p, self.cx.clone()) {
+                if let Err(back) = flow::read_body_on(&self.readers, p, self.cx.clone()) {
                     let mut p = *back;
                     p.refusal = Some((503, "Server busy"));
                     (p.must_reap, p.close_after) = (true, true);
@@ -474,13 +478,21 @@ impl HandlerLoop<'_> {
         if self.accept.rebuilding() {
             self.rebuild(now)?;
         }
+        // An accept thread that died of a panic (no thread or descriptor to be
+        // had) is seen here; while that keeps happening, look every tick.
+        let watchful = self.watch_accept_until.is_some_and(|until| now < until);
+        if (watchful || now >= self.next_check)
+            && !self.accept.rebuilding()
+            && !self.accept.is_alive()
+        {
+            eprintln!("tracksd: the accept thread is gone; restarting it");
+            self.watch_accept_until = Some(now + Duration::from_secs(5));
+            self.events.tick_every(FAST_TICK);
+            self.accept.died(now);
+            self.rebuild(now)?;
+        }
         if now >= self.next_check {
             self.next_check = now + MAX_TICK;
-            if !self.accept.rebuilding() && !self.accept.is_alive() {
-                eprintln!("tracksd: the accept thread is gone; restarting it");
-                self.accept.died(now);
-                self.rebuild(now)?;
-            }
             self.conns.prune(now);
             if now >= self.next_leak_scan && !self.scanning {
                 self.next_leak_scan = now + self.idle_timeout.min(Duration::from_secs(5));
@@ -491,7 +503,7 @@ impl HandlerLoop<'_> {
             if now.duration_since(self.last_request) >= MAX_TICK {
                 super::alloc::return_free_memory();
             }
-            if !self.accept.rebuilding() && self.orphans.is_empty() {
+            if !self.accept.rebuilding() && self.orphans.is_empty() && !watchful {
                 self.events
                     .tick_every(self.watchdog.unwrap_or(MAX_TICK).min(MAX_TICK));
             }

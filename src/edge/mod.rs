@@ -47,10 +47,14 @@ use crate::errors::{RuntimeError, StartupError};
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-/// Threads for socket work kept at all times, and the most there may be: one
-/// per connection whose client is slow to read, plus body reads.
+/// Threads for socket writes (and drops, connects, scans) kept at all times,
+/// so a response can always be written, and the most there may be: about one per
+/// connection whose client is slow to read.
 const MIN_WORKERS: usize = 2;
-const MAX_WORKERS: usize = 96;
+const MAX_WORKERS: usize = 64;
+/// Threads for reading request bodies (started on demand): at most this many
+/// bodies are read at once; one more is answered 503.
+const MAX_BODY_READERS: usize = 32;
 
 /// A bound, not yet serving, listening socket.
 pub(crate) struct Listener {
@@ -116,6 +120,8 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
     };
     let workers = workers::Workers::start("worker", MIN_WORKERS, MAX_WORKERS)
         .map_err(RuntimeError::Listener)?;
+    let readers =
+        workers::Workers::start("body", 0, MAX_BODY_READERS).map_err(RuntimeError::Listener)?;
     let for_hashers = mailbox.clone();
     let hashers = hashers::Hashers::start(
         app.config.login_threads,
@@ -145,6 +151,7 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         events,
         cx,
         workers,
+        readers,
         hashers,
         accept,
         conns: conns::Connections::new(idle_timeout * 2),
@@ -163,6 +170,7 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         fds: std::collections::HashMap::new(),
         last_scan: now,
         scanning: false,
+        watch_accept_until: None,
         stuck: recycle::StuckWatch::new(idle_timeout),
         next_leak_scan: now + idle_timeout.min(Duration::from_secs(5)),
     };

@@ -25,9 +25,12 @@ pub fn notify(state: &str) -> io::Result<bool> {
 }
 
 /// Sends `state` to the notification socket `socket`: an absolute path, or `@name`
-/// for the abstract address `name`.
+/// for the abstract address `name`. Never waits: the handler loop sends the
+/// watchdog pings, and a receiver whose queue is full must not stall it (the
+/// datagram is dropped with `WouldBlock` instead).
 pub fn notify_to(socket: &str, state: &str) -> io::Result<()> {
     let sender = UnixDatagram::unbound()?;
+    sender.set_nonblocking(true)?;
     let sent = if let Some(name) = socket.strip_prefix('@') {
         send_abstract(&sender, name.as_bytes(), state.as_bytes())?
     } else if socket.starts_with('/') {

@@ -163,18 +163,42 @@ pub(crate) fn room_to_write(fd: RawFd, peer: SocketAddr, len: usize) -> Option<b
     Some((queued.max(0) as usize) + 2 * len + 4096 <= (sndbuf.max(0) as usize) / 2)
 }
 
-/// Shuts down every connection of this process from one of `peers` to local
-/// `port`; returns how many. Scans our descriptors: workers only.
-pub(crate) fn shut_connections(peers: &[SocketAddr], port: u16, how: Shut) -> usize {
+/// Shuts down one descriptor's socket (it stays open for its owner to close).
+pub(crate) fn shut_fd(fd: RawFd, how: Shut) {
     let how = match how {
         Shut::Read => libc::SHUT_RD,
         Shut::Both => libc::SHUT_RDWR,
     };
+    // SAFETY: shutdown does not close the fd; its owner still does.
+    unsafe { libc::shutdown(fd, how) };
+}
+
+/// Writes all of `bytes` to a connection's socket (blocking, bounded by the
+/// socket's send timeout), without taking ownership of the descriptor.
+pub(crate) fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: send from a live slice on a descriptor of this process;
+        // MSG_NOSIGNAL turns a closed peer into EPIPE instead of a signal.
+        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}
+
+/// Shuts down every connection of this process from one of `peers` to local
+/// `port`; returns how many. Scans our descriptors: workers only.
+pub(crate) fn shut_connections(peers: &[SocketAddr], port: u16, how: Shut) -> usize {
     let mut cut = 0;
     for (peer, fd) in connection_fds(port) {
         if peers.contains(&peer) {
-            // SAFETY: shutdown does not close the fd; its owner still does.
-            unsafe { libc::shutdown(fd, how) };
+            shut_fd(fd, how);
             cut += 1;
         }
     }

@@ -60,6 +60,51 @@ pub(crate) fn respond(rq: tiny_http::Request, wire: WireResponse) -> bool {
     rq.respond(wire).is_ok()
 }
 
+/// Answers with a response after which the connection closes (a framing error,
+/// a body refused unread). tiny_http would answer whatever it parses after it (a
+/// smuggled request, or an empty 400 of its own for leftover bytes) as soon as the
+/// request is dropped. So the response is written straight to the connection's
+/// socket, which is then shut down, and only then is the request dropped: nothing
+/// more goes out. Workers only (it scans descriptors and may block on the write).
+pub(crate) fn respond_and_close(
+    rq: tiny_http::Request,
+    wire: WireResponse,
+    peer: SocketAddr,
+    port: u16,
+) -> bool {
+    use super::sockets::{self, Shut};
+    let mut bytes = Vec::new();
+    let head = *rq.method() == tiny_http::Method::Head;
+    let printed = wire
+        .raw_print(
+            &mut bytes,
+            rq.http_version().clone(),
+            rq.headers(),
+            head,
+            None,
+        )
+        .is_ok();
+    let fd = sockets::connection_fds(port)
+        .into_iter()
+        .find_map(|(p, fd)| (p == peer).then_some(fd));
+    let ok = match fd {
+        Some(fd) if printed => {
+            sockets::shut_fd(fd, Shut::Read);
+            let ok = sockets::write_all_fd(fd, &bytes).is_ok();
+            sockets::shut_fd(fd, Shut::Both);
+            ok
+        }
+        _ => {
+            sockets::shut_connections(&[peer], port, Shut::Both);
+            false
+        }
+    };
+    // Writes nothing now; may drain (quickly: the socket is shut) or panic in
+    // tiny_http's drain of an absurd Content-Length, which the caller catches.
+    super::panics::quietly(|| discard(rq));
+    ok
+}
+
 /// Whether dropping the request may read from the socket (a body tiny_http has
 /// not read into memory: it drains it on drop).
 pub(crate) fn drop_may_block(rq: &tiny_http::Request) -> bool {

@@ -1,0 +1,248 @@
+//! At the thread limit: the two "loop never waits" rows that need a process
+//! that cannot start threads. The server runs as `nobody` with a low
+//! RLIMIT_NPROC (root ignores the limit), so this needs root, `prlimit` and
+//! `setpriv` (util-linux); without them it says so and skips, except in CI.
+
+mod common;
+use common::{KeepAlive, Server};
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+const NOBODY: u32 = 65534;
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A server running as nobody with at most `threads` tasks, and its notify socket.
+fn start_limited(threads: u32, idle_ms: u32) -> Option<(Server, UnixDatagram)> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let tools = ["prlimit", "setpriv"].iter().all(|t| {
+        std::process::Command::new(t)
+            .arg("--version")
+            .output()
+            .is_ok()
+    });
+    if !root || !tools {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "needs root, prlimit and setpriv"
+        );
+        println!("skipped: needs root, prlimit and setpriv");
+        return None;
+    }
+    let dir = common::temp_dir("nproc");
+    std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    let config = dir.join("tracksd.toml");
+    std::fs::write(
+        &config,
+        common::config_text(&dir, &format!("[server]\nidle_timeout_ms = {idle_ms}")),
+    )
+    .unwrap();
+    let notify = dir.join("notify");
+    let sock = UnixDatagram::bind(&notify).unwrap();
+    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o666)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let nproc = format!("--nproc={threads}");
+    let wrapper = [
+        "prlimit",
+        &nproc,
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let env = [
+        ("NOTIFY_SOCKET", notify.to_str().unwrap()),
+        ("WATCHDOG_USEC", "1000000"),
+    ];
+    Some((Server::start_wrapped(&dir, &config, &env, &wrapper), sock))
+}
+
+/// Opens up to `n` connections from a thread of its own and holds them (those
+/// the kernel takes at all) until the handle is joined and its result dropped.
+fn flood(server: &Server, n: usize) -> std::thread::JoinHandle<Vec<TcpStream>> {
+    let addr = server.addr;
+    std::thread::spawn(move || {
+        (0..n)
+            .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
+            .collect()
+    })
+}
+
+#[test]
+fn at_the_thread_limit_the_loop_answers_and_recovers_without_a_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((server, notify)) = start_limited(40, 3000) else {
+        return;
+    };
+    let pid = server.child.id();
+    let mut open = KeepAlive::connect(server.addr);
+    assert_eq!(open.get("/healthz").0, 200);
+    let flood_started = Instant::now();
+    let flooding = flood(&server, 400);
+    // /healthz on the connection opened before the flood, and the watchdog.
+    let mut worst = Duration::ZERO;
+    let (mut pings, mut last_ping, mut longest_silence) = (0, Instant::now(), Duration::ZERO);
+    let mut buf = [0u8; 64];
+    while flood_started.elapsed() < Duration::from_secs(6) {
+        let (status, took) = open.get("/healthz");
+        assert_eq!(status, 200);
+        worst = worst.max(took);
+        while let Ok(n) = notify.recv(&mut buf) {
+            if &buf[..n] == b"WATCHDOG=1" {
+                pings += 1;
+                longest_silence = longest_silence.max(last_ping.elapsed());
+                last_ping = Instant::now();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let threads_in_flood = common::proc_status(pid, "Threads");
+    let held = flooding.join().unwrap();
+    let held_count = held.len();
+    drop(held);
+    let released = Instant::now();
+    let served_after = loop {
+        let answered = TcpStream::connect_timeout(&server.addr, Duration::from_millis(2000))
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_millis(2000)))?;
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+                let mut out = Vec::new();
+                s.read_to_end(&mut out)?;
+                Ok(out.starts_with(b"HTTP/1.1 200"))
+            })
+            .unwrap_or(false);
+        if answered || released.elapsed() > Duration::from_secs(10) {
+            break released.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let alive = std::fs::metadata(format!("/proc/{pid}")).is_ok();
+    println!(
+        "thread limit 40, flood of {held_count} held connections: /healthz on an open connection worst {worst:?}; {pings} watchdog pings, longest silence {longest_silence:?}; {threads_in_flood} threads; a new client served {served_after:?} after the flood; same process: {alive}"
+    );
+    assert!(
+        worst <= Duration::from_secs(1),
+        "{worst:?}\n{}",
+        server.log()
+    );
+    assert!(
+        pings >= 4 && longest_silence <= Duration::from_secs(1),
+        "{pings} pings, {longest_silence:?}"
+    );
+    assert!(
+        served_after <= Duration::from_secs(2),
+        "{served_after:?}\n{}",
+        server.log()
+    );
+    assert!(
+        alive && !server.log().contains("stopped"),
+        "{}",
+        server.log()
+    );
+}
+
+/// Sends a POST whose 2,000-byte body stops after 100 bytes.
+fn slow_post(c: &mut BufReader<TcpStream>) {
+    c.get_mut()
+        .write_all(b"POST /tracks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    // A refused request may already be answered and its connection closed.
+    let _ = c.get_mut().write_all(&[b' '; 100]);
+}
+
+/// A keep-alive connection that got `GET /` answered within half a second.
+fn served_connection(server: &Server) -> Option<BufReader<TcpStream>> {
+    let s = TcpStream::connect_timeout(&server.addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let mut r = BufReader::new(s);
+    r.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut status = String::new();
+    std::io::BufRead::read_line(&mut r, &mut status).ok()?;
+    if !status.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    let mut rest = String::new();
+    while std::io::BufRead::read_line(&mut r, &mut rest).is_ok_and(|n| n > 2) {
+        rest.clear();
+    }
+    let mut body = [0u8; 18];
+    r.read_exact(&mut body).ok()?;
+    Some(r)
+}
+
+#[test]
+fn when_no_thread_can_be_had_for_a_body_the_answer_is_503_and_nothing_leaks() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((server, _notify)) = start_limited(40, 30_000) else {
+        return;
+    };
+    let pid = server.child.id();
+    // Each served keep-alive connection holds a tiny_http thread: open them
+    // until no more can be served, i.e. the process is at its thread limit.
+    let mut conns: Vec<BufReader<TcpStream>> = Vec::new();
+    let mut misses = 0;
+    while misses < 3 && conns.len() < 60 {
+        match served_connection(&server) {
+            Some(c) => conns.push(c),
+            None => misses += 1,
+        }
+    }
+    let threads = common::proc_status(pid, "Threads");
+    // Each slow body needs a worker; once none is free and none can be started,
+    // the request is refused at once rather than queued behind slow bodies.
+    let sent = Instant::now();
+    for c in &mut conns {
+        slow_post(c);
+    }
+    // Read one by one: a refused one is answered by the time its turn comes
+    // (the server's log shows each within a millisecond); a body being read
+    // keeps its connection silent, which costs the read timeout (0.5 s) here.
+    let mut busy = Vec::new();
+    for c in &mut conns {
+        let mut first = String::new();
+        let t = Instant::now();
+        if std::io::BufRead::read_line(c, &mut first).is_ok() && first.contains(" 503 ") {
+            let took = t.elapsed();
+            let mut rest = String::new();
+            while std::io::BufRead::read_line(c, &mut rest).is_ok_and(|n| n > 2) {}
+            busy.push((took, rest.to_ascii_lowercase().contains("retry-after")));
+        }
+    }
+    let all_read = sent.elapsed();
+    let held = conns.len();
+    drop(conns);
+    std::thread::sleep(Duration::from_secs(2));
+    // Afterwards every body gets a worker again: nothing was left counted.
+    let body = format!(
+        r#"{{"id":7,"title":"{}","artist":"a","year":1}}"#,
+        "t".repeat(1080)
+    );
+    let later: Vec<u16> = (0..5)
+        .map(|_| {
+            let headers = [("Content-Type", "application/json")];
+            server
+                .request("POST", "/tracks", &headers, body.as_bytes())
+                .status
+        })
+        .collect();
+    println!(
+        "{held} connections held at the thread limit ({threads} threads), a slow body on each: {} answered 503, each read within {:?} (all read after {all_read:?}); afterwards: {later:?}",
+        busy.len(),
+        busy.iter().map(|b| b.0).max()
+    );
+    assert!(!busy.is_empty(), "no 503: {}", server.log());
+    assert!(
+        busy.iter()
+            .all(|(took, retry)| *took < Duration::from_millis(100) && *retry),
+        "{busy:?}"
+    );
+    assert!(later.iter().all(|s| *s == 401), "{later:?}");
+}
