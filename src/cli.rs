@@ -175,12 +175,7 @@ fn open_app(config: Config) -> Result<App, StartupError> {
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let keys = crate::keys::load_or_create(&config.key_file(), credentials.as_deref())
         .map_err(StartupError::Keys)?;
-    if keys.created {
-        eprintln!(
-            "tracksd: created a new session key in {}",
-            keys.source.display()
-        );
-    }
+    eprintln!("{}", keys.origin_line());
     for warning in &keys.warnings {
         eprintln!("tracksd: warning: {}: {warning}", keys.source.display());
     }

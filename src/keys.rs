@@ -25,6 +25,8 @@ pub struct SessionKeys {
     pub source: PathBuf,
     /// True if the key file did not exist and a new key was generated.
     pub created: bool,
+    /// True if `source` is the systemd credential, not the key file.
+    pub from_credential: bool,
     /// Problems worth logging that do not stop startup.
     pub warnings: Vec<String>,
 }
@@ -39,8 +41,30 @@ impl fmt::Debug for SessionKeys {
             )
             .field("source", &self.source)
             .field("created", &self.created)
+            .field("from_credential", &self.from_credential)
             .field("warnings", &self.warnings)
             .finish()
+    }
+}
+
+impl SessionKeys {
+    /// The startup line saying where the keys came from and how many there are,
+    /// so that a journal reader can tell a credential from a forgotten key file:
+    /// `tracksd: session keys: 2 from the credential /run/credentials/tracksd.service/session-key (the last one signs)`,
+    /// `… 1 from the key file /var/lib/tracksd/session.key`, or
+    /// `… 1 newly created in the key file ./var/session.key`. Never a key.
+    pub fn origin_line(&self) -> String {
+        let n = self.secrets.len();
+        let what = match (self.from_credential, self.created) {
+            (true, _) => "from the credential",
+            (false, true) => "newly created in the key file",
+            (false, false) => "from the key file",
+        };
+        let signs = if n > 1 { " (the last one signs)" } else { "" };
+        format!(
+            "tracksd: session keys: {n} {what} {}{signs}",
+            self.source.display()
+        )
     }
 }
 
@@ -72,7 +96,12 @@ pub fn load_or_create(
     if let Some(dir) = credentials_dir {
         let cred = dir.join(CREDENTIAL_NAME);
         match fs::metadata(&cred) {
-            Ok(_) => return read_keys(&cred),
+            Ok(_) => {
+                return read_keys(&cred).map(|keys| SessionKeys {
+                    from_credential: true,
+                    ..keys
+                });
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(key_error(&cred, e.to_string())),
         }
@@ -89,6 +118,7 @@ pub fn load_or_create(
             secrets: vec![secret],
             source: key_file.to_path_buf(),
             created: true,
+            from_credential: false,
             warnings: Vec::new(),
         }),
         // Another process won the race to create it; use its key.
@@ -123,6 +153,7 @@ fn read_keys(path: &Path) -> Result<SessionKeys, KeyError> {
         secrets,
         source: path.to_path_buf(),
         created: false,
+        from_credential: false,
         warnings,
     })
 }
