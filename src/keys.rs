@@ -93,26 +93,9 @@ pub fn load_or_create(
     key_file: &Path,
     credentials_dir: Option<&Path>,
 ) -> Result<SessionKeys, KeyError> {
-    if let Some(dir) = credentials_dir {
-        let cred = dir.join(CREDENTIAL_NAME);
-        match fs::metadata(&cred) {
-            Ok(_) => {
-                return read_keys(&cred).map(|keys| SessionKeys {
-                    from_credential: true,
-                    ..keys
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(key_error(&cred, e.to_string())),
-        }
+    if let Some(keys) = read_existing(key_file, credentials_dir)? {
+        return Ok(keys);
     }
-
-    match fs::metadata(key_file) {
-        Ok(_) => return read_keys(key_file),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(key_error(key_file, e.to_string())),
-    }
-
     match create_key_file(key_file) {
         Ok(secret) => Ok(SessionKeys {
             secrets: vec![secret],
@@ -124,6 +107,47 @@ pub fn load_or_create(
         // Another process won the race to create it; use its key.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_keys(key_file),
         Err(e) => Err(key_error(key_file, format!("cannot create key file: {e}"))),
+    }
+}
+
+/// Loads the session keys from the same places as [`load_or_create`], but never
+/// creates a key file: on a reload a missing file is a mistake (a new key would
+/// log everybody out), not a first start.
+///
+/// # Errors
+/// As [`load_or_create`], and the key file does not exist.
+pub fn load_existing(
+    key_file: &Path,
+    credentials_dir: Option<&Path>,
+) -> Result<SessionKeys, KeyError> {
+    read_existing(key_file, credentials_dir)?
+        .ok_or_else(|| key_error(key_file, "no such file (a reload never creates one)"))
+}
+
+/// The credential if it exists, else the key file if it exists, else `None`.
+fn read_existing(
+    key_file: &Path,
+    credentials_dir: Option<&Path>,
+) -> Result<Option<SessionKeys>, KeyError> {
+    if let Some(dir) = credentials_dir {
+        let cred = dir.join(CREDENTIAL_NAME);
+        match fs::metadata(&cred) {
+            Ok(_) => {
+                return read_keys(&cred).map(|keys| {
+                    Some(SessionKeys {
+                        from_credential: true,
+                        ..keys
+                    })
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(key_error(&cred, e.to_string())),
+        }
+    }
+    match fs::metadata(key_file) {
+        Ok(_) => read_keys(key_file).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(key_error(key_file, e.to_string())),
     }
 }
 
