@@ -178,14 +178,15 @@ fn open_app(config: Config, mut sources: Sources) -> Result<App, StartupError> {
     sources.key_file = config.key_file();
     let keys = crate::keys::load_or_create(&sources.key_file, sources.credentials.as_deref())
         .map_err(StartupError::Keys)?;
-    eprintln!("{}", keys.origin_line());
-    for warning in &keys.warnings {
-        eprintln!("tracksd: warning: {}: {warning}", keys.source.display());
-    }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let mut app = App::open(config, &keys.secrets, now_ms)?;
+    // Only once the state opened: a failed start stays the one line naming its cause.
+    eprintln!("{}", keys.origin_line());
+    for warning in &keys.warnings {
+        eprintln!("tracksd: warning: {}: {warning}", keys.source.display());
+    }
     app.sources = sources;
     Ok(app)
 }

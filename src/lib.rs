@@ -27,6 +27,8 @@ pub mod signals;
 pub mod signer;
 pub mod sockets;
 pub mod state_file;
+#[cfg(test)]
+mod test_dir;
 pub mod throttle;
 pub mod track_file;
 pub mod tracks;

@@ -140,5 +140,4 @@ fn the_fail2ban_filter_finds_each_failed_login_with_the_real_client_address_only
         println!("fail2ban-regex {filter} on {}: {ips:?}", log.display());
         assert_eq!(ips, vec!["127.0.0.1"; FAILED], "{filter}, log:\n{stderr}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,36 +5,13 @@ use super::*;
 use crate::http::{Method, Request};
 use crate::router::handle;
 use crate::router::tests::{NOW_MS, cookie_pair};
+use crate::test_dir::TestDir;
 use std::path::Path;
 
 const HASH: &str =
     "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA";
 const KEY_A: &str = "key-a-key-a-key-a-key-a-key-a-key-a";
 const KEY_B: &str = "key-b-key-b-key-b-key-b-key-b-key-b";
-
-/// A scratch directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tracksd-reload-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A config file text with state in `dir/state`, `users` (all with password
 /// "password"), and `extra` before them.
@@ -98,15 +75,15 @@ fn me(app: &mut App, cookie: &str) -> u16 {
 
 #[test]
 fn reload_swaps_in_the_users_and_keeps_sessions_of_the_remaining_ones() {
-    let dir = Dir::new("users");
-    let mut app = started(&dir.0, &["john", "ann"]);
+    let dir = TestDir::new("reload-users");
+    let mut app = started(&dir, &["john", "ann"]);
     let john = login(&mut app, "john").unwrap();
     let ann = login(&mut app, "ann").unwrap();
     assert!(login(&mut app, "bob").is_none());
 
     std::fs::write(
-        dir.0.join("tracksd.toml"),
-        config_text(&dir.0, "", &["john", "bob"]),
+        dir.join("tracksd.toml"),
+        config_text(&dir, "", &["john", "bob"]),
     )
     .unwrap();
     let summary = app.reload(no_env).unwrap();
@@ -115,8 +92,8 @@ fn reload_swaps_in_the_users_and_keeps_sessions_of_the_remaining_ones() {
         summary,
         format!(
             "tracksd: reloaded {}: 2 user(s) (was 2); session keys: 1 from the key file {}",
-            dir.0.join("tracksd.toml").display(),
-            dir.0.join("state/session.key").display()
+            dir.join("tracksd.toml").display(),
+            dir.join("state/session.key").display()
         )
     );
     assert_eq!(me(&mut app, &john), 200, "a kept user stays logged in");
@@ -126,12 +103,12 @@ fn reload_swaps_in_the_users_and_keeps_sessions_of_the_remaining_ones() {
 
 #[test]
 fn reload_reads_the_key_file_of_the_start_again() {
-    let dir = Dir::new("keys");
-    let mut app = started(&dir.0, &["john"]);
+    let dir = TestDir::new("reload-keys");
+    let mut app = started(&dir, &["john"]);
     let signed_with_a = login(&mut app, "john").unwrap();
 
     // Rotation as the README describes it: append a key, reload.
-    let key_file = dir.0.join("state/session.key");
+    let key_file = dir.join("state/session.key");
     write_key(&key_file, &format!("{KEY_A}\n{KEY_B}\n"));
     let summary = app.reload(no_env).unwrap();
     assert!(
@@ -154,13 +131,13 @@ fn reload_reads_the_key_file_of_the_start_again() {
 
 #[test]
 fn reload_applies_the_environment_as_at_start_and_names_what_only_a_restart_changes() {
-    let dir = Dir::new("ignored");
-    let mut app = started(&dir.0, &["john"]);
+    let dir = TestDir::new("reload-ignored");
+    let mut app = started(&dir, &["john"]);
     // TRACKSD_STATE_DIR names the state_dir in use, so only listen and [tracks] differ.
-    let state = dir.0.join("state").display().to_string();
+    let state = dir.join("state").display().to_string();
     std::fs::write(
-        dir.0.join("tracksd.toml"),
-        config_text(&dir.0, "[tracks]\ndefault_limit = 5", &["john"])
+        dir.join("tracksd.toml"),
+        config_text(&dir, "[tracks]\ndefault_limit = 5", &["john"])
             .replace("127.0.0.1:8000", "0.0.0.0:9000")
             .replace(&state, "/elsewhere"),
     )
@@ -183,15 +160,15 @@ fn reload_applies_the_environment_as_at_start_and_names_what_only_a_restart_chan
 
 #[test]
 fn a_bad_config_or_key_file_changes_nothing_and_is_named() {
-    let dir = Dir::new("bad");
-    let mut app = started(&dir.0, &["john"]);
+    let dir = TestDir::new("reload-bad");
+    let mut app = started(&dir, &["john"]);
     let cookie = login(&mut app, "john").unwrap();
-    let config = dir.0.join("tracksd.toml");
-    let key_file = dir.0.join("state/session.key");
+    let config = dir.join("tracksd.toml");
+    let key_file = dir.join("state/session.key");
 
     std::fs::write(
         &config,
-        config_text(&dir.0, "[tracks]\ndefault_limit = 0", &[]),
+        config_text(&dir, "[tracks]\ndefault_limit = 0", &[]),
     )
     .unwrap();
     let err = app.reload(no_env).unwrap_err().to_string();
@@ -200,7 +177,7 @@ fn a_bad_config_or_key_file_changes_nothing_and_is_named() {
         "{err}"
     );
 
-    std::fs::write(&config, config_text(&dir.0, "", &[])).unwrap();
+    std::fs::write(&config, config_text(&dir, "", &[])).unwrap();
     write_key(&key_file, "short\n");
     let err = app.reload(no_env).unwrap_err().to_string();
     assert!(
@@ -221,9 +198,9 @@ fn a_bad_config_or_key_file_changes_nothing_and_is_named() {
 
 #[test]
 fn a_credential_stays_the_key_source() {
-    let dir = Dir::new("cred");
-    let mut app = started(&dir.0, &["john"]);
-    let creds = dir.0.join("creds");
+    let dir = TestDir::new("reload-cred");
+    let mut app = started(&dir, &["john"]);
+    let creds = dir.join("creds");
     std::fs::create_dir_all(&creds).unwrap();
     write_key(&creds.join("session-key"), &format!("{KEY_B}\n"));
     app.sources.credentials = Some(creds.clone());
