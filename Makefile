@@ -20,7 +20,7 @@ CROSS_LINKER ?= aarch64-linux-gnu-gcc
 CROSS_BIN := $(TARGET_DIR)/$(CROSS_TARGET)/release/tracksd
 
 .PHONY: all build run test lint unit readme-curl security install-test install uninstall cross bench clean \
-	browser-deps browser-test api-fuzz client-check
+	browser-deps browser-test api-fuzz client-check systemd-check
 
 all: build
 
@@ -78,6 +78,13 @@ bench:
 ## security: systemd-analyze security (exposure of tracksd.service <= 1.5) and verify of the units
 security:
 	@bash tests/security.sh $(SECURITY_THRESHOLD) $(NATIVE_BIN)
+
+## systemd-check: boot this machine's systemd as PID 1 in private namespaces, `make install`
+## into its throwaway overlays and check the units live (notify, watchdog, stop, socket
+## activation, credential, thread limit); root only, not part of test, one run at a time;
+## logs in target/livesystemd (see tests/livesystemd/README.md)
+systemd-check: build
+	@bash tests/livesystemd/run.sh
 
 ## install-test: make install + uninstall into a scratch DESTDIR, checking the layout
 install-test: build

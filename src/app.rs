@@ -1,12 +1,13 @@
 //! The application state the router works on, and how it is built at start.
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::errors::{FileError, StartupError};
 use crate::revocation::RevocationList;
 use crate::session::{SessionCookies, SidGenerator};
 use crate::throttle::LoginThrottle;
 use crate::track_file::FileStore;
 use crate::tracks::TrackStore;
+use std::path::PathBuf;
 
 /// Everything a request may read or change. Only the handler loop's thread owns it.
 pub struct App {
@@ -21,6 +22,42 @@ pub struct App {
     /// Password hashes computed since start: lets tests prove that a throttled
     /// attempt costs no hashing.
     pub password_checks: u64,
+    /// Where the config and the session keys came from, for [`App::reload`].
+    pub(crate) sources: Sources,
+}
+
+/// Where the config and the session keys were read from at start, so that a
+/// reload reads the same places in the same way.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sources {
+    /// `--config`; `None` is the embedded development config.
+    pub config: Option<PathBuf>,
+    /// `--listen`, which overrides config and environment.
+    pub listen: Option<String>,
+    /// `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`), whose `session-key` wins.
+    pub credentials: Option<PathBuf>,
+    /// The key file of the config at start; a reload keeps reading this one.
+    pub key_file: PathBuf,
+}
+
+impl Sources {
+    /// The config: the file (or the embedded default), then the environment
+    /// `vars` (`TRACKSD_LISTEN`, `TRACKSD_STATE_DIR`), then `--listen`.
+    pub fn load_config(
+        &self,
+        vars: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, StartupError> {
+        let mut config = match &self.config {
+            Some(path) => config::load_file(path)?,
+            None => config::parse(config::EMBEDDED_DEFAULT, config::EMBEDDED_NAME)?,
+        };
+        config::apply_env(&mut config, vars)?;
+        if let Some(listen) = &self.listen {
+            config.listen = config::parse_listen(listen)
+                .map_err(|r| StartupError::Usage(format!("--listen: {r}")))?;
+        }
+        Ok(config)
+    }
 }
 
 /// Creates the state directory if missing and refuses one that others can
@@ -52,6 +89,7 @@ impl App {
             .map_err(StartupError::State)?;
         let cookies = SessionCookies::new(secrets, config.session.clone())
             .ok_or_else(|| state_error("no session keys".into()))?;
+        let key_file = config.key_file();
         let mut seed = [0u8; 32];
         crate::random::fill(&mut seed).map_err(|e| state_error(format!("no random bytes: {e}")))?;
         let tracks = FileStore::open(&config.state_dir, config.tracks.max_tracks)
@@ -72,6 +110,75 @@ impl App {
             sids: SidGenerator::new(seed),
             health: crate::ops::HealthProbe::default(),
             password_checks: 0,
+            sources: Sources {
+                key_file,
+                ..Sources::default()
+            },
         })
     }
+
+    /// Re-reads the users from the config and the session keys from where they
+    /// came from at start (`self.sources`, with the environment `vars` applied as
+    /// at start) and swaps them in; everything else stays as it is, connections,
+    /// sessions, throttle counters and tracks included. Settings that only a
+    /// restart applies (`listen`, `state_dir`, `[tracks]`, `[session]`,
+    /// `[server]`) are named in the summary when they changed, and ignored.
+    ///
+    /// Returns the one line to log. On any error (naming file, key and reason)
+    /// nothing is changed; a key file is never created here.
+    // Called by the handler loop on SIGHUP once the edge wires it (issue 11).
+    pub(crate) fn reload(
+        &mut self,
+        vars: impl Fn(&str) -> Option<String>,
+    ) -> Result<String, StartupError> {
+        let new = self.sources.load_config(vars)?;
+        let keys =
+            crate::keys::load_existing(&self.sources.key_file, self.sources.credentials.as_deref())
+                .map_err(StartupError::Keys)?;
+        let cookies =
+            SessionCookies::new(&keys.secrets, self.config.session.clone()).ok_or_else(|| {
+                StartupError::Keys(FileError {
+                    path: keys.source.clone(),
+                    reason: "no keys".into(),
+                })
+            })?;
+
+        let old = &self.config;
+        let ignored: Vec<String> = [
+            (old.listen != new.listen).then(|| format!("listen {}", new.listen)),
+            (old.state_dir != new.state_dir)
+                .then(|| format!("state_dir {}", new.state_dir.display())),
+            (old.tracks != new.tracks).then(|| "[tracks]".to_owned()),
+            (old.session != new.session).then(|| "[session]".to_owned()),
+            (old.trusted_proxies != new.trusted_proxies
+                || old.idle_timeout_ms != new.idle_timeout_ms
+                || old.ballast != new.ballast)
+                .then(|| "[server]".to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut summary = format!(
+            "tracksd: reloaded {}: {} user(s) (was {}); {}",
+            new.source,
+            new.users.len(),
+            old.users.len(),
+            keys.origin_line().trim_start_matches("tracksd: ")
+        );
+        if !ignored.is_empty() {
+            summary.push_str(&format!(
+                "; changed but ignored until a restart: {}",
+                ignored.join(", ")
+            ));
+        }
+        for warning in &keys.warnings {
+            summary.push_str(&format!("; warning: {}: {warning}", keys.source.display()));
+        }
+        self.config.users = new.users;
+        self.cookies = cookies;
+        Ok(summary)
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -159,6 +159,7 @@ pub fn login(app: &mut App, req: &Request) -> Response {
     let known = app.config.users.iter().any(|u| u.username == username);
     if !(verdict.matched() && known) {
         app.throttle.failed(a, req.now_ms);
+        eprintln!("{}", failed_login_line(a.addr, &username));
         return Response::detail(401, "Incorrect username or password");
     }
     app.throttle.succeeded(a);
@@ -272,6 +273,45 @@ fn normalise<'a>(scheme: &str, authority: &'a str) -> &'a str {
         _ => return authority,
     };
     authority.strip_suffix(default).unwrap_or(authority)
+}
+
+/// Longest username (in characters) quoted in a failed-login line; the rest is cut
+/// so that a 16 KiB form cannot make a journal entry that journald splits in two.
+const LOGGED_USERNAME_CHARS: usize = 64;
+
+/// The log line for a failed login (wrong password or unknown user), for fail2ban:
+///
+/// ```text
+/// tracksd: failed login from 192.0.2.7 for user "alice"
+/// ```
+///
+/// The address comes first and is the client address (`client_addr`, IPv4-mapped
+/// IPv6 written as IPv4, so a firewall bans the address the client really uses).
+/// The username follows in double quotes, escaped so that it can neither end the
+/// quotes nor the line: `"` is written `\"`, `\` is `\\`, printable ASCII and the
+/// space stay as they are, and every other character (control characters such as a
+/// newline, non-ASCII) is written `\u{hex}`. A username longer than 64 characters
+/// is cut to 64 and followed by `...` inside the quotes. No password, cookie or hash
+/// is ever part of it. `config/fail2ban/filter.d/tracksd.conf` matches exactly this.
+pub(crate) fn failed_login_line(addr: IpAddr, username: &str) -> String {
+    let mut line = format!(
+        "tracksd: failed login from {} for user \"",
+        addr.to_canonical()
+    );
+    for (i, c) in username.chars().enumerate() {
+        if i == LOGGED_USERNAME_CHARS {
+            line.push_str("...");
+            break;
+        }
+        match c {
+            '"' => line.push_str("\\\""),
+            '\\' => line.push_str("\\\\"),
+            ' '..='~' => line.push(c),
+            _ => line.extend(c.escape_unicode()),
+        }
+    }
+    line.push('"');
+    line
 }
 
 #[cfg(test)]

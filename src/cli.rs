@@ -1,7 +1,7 @@
 //! The command line: `serve` (default), `check-config`, `hash-password`.
 
-use crate::app::App;
-use crate::config::{self, Config};
+use crate::app::{App, Sources};
+use crate::config::Config;
 use crate::edge;
 use crate::errors::StartupError;
 use std::io::BufRead;
@@ -119,18 +119,20 @@ fn fail(e: &StartupError) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
+/// Where the config and keys come from: `--config`, `--listen` and
+/// `$CREDENTIALS_DIRECTORY` (the key file is added once the config is read).
+fn sources(args: &Args) -> Sources {
+    Sources {
+        config: args.config.clone(),
+        listen: args.listen.clone(),
+        credentials: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        key_file: PathBuf::new(),
+    }
+}
+
 /// The config from `--config` or the embedded default, then environment, then `--listen`.
 fn load_config(args: &Args) -> Result<Config, StartupError> {
-    let mut config = match &args.config {
-        Some(path) => config::load_file(path)?,
-        None => config::parse(config::EMBEDDED_DEFAULT, config::EMBEDDED_NAME)?,
-    };
-    config::apply_env(&mut config, |k| std::env::var(k).ok())?;
-    if let Some(listen) = &args.listen {
-        config.listen = config::parse_listen(listen)
-            .map_err(|r| StartupError::Usage(format!("--listen: {r}")))?;
-    }
-    Ok(config)
+    sources(args).load_config(|k| std::env::var(k).ok())
 }
 
 fn serve(args: &Args) -> ExitCode {
@@ -141,7 +143,7 @@ fn serve(args: &Args) -> ExitCode {
         })?;
         let idle = std::time::Duration::from_millis(config.idle_timeout_ms);
         let listener = edge::bind(config.listen, activated, idle)?;
-        let app = open_app(config)?;
+        let app = open_app(config, sources(args))?;
         Ok((listener, app))
     }) {
         Ok(s) => s,
@@ -166,25 +168,24 @@ fn serve(args: &Args) -> ExitCode {
     }
 }
 
-/// Loads the session keys (creating one on first start) and opens the state.
-fn open_app(config: Config) -> Result<App, StartupError> {
+/// Loads the session keys (creating one on first start) and opens the state,
+/// keeping `sources` (with the key file) for a reload.
+fn open_app(config: Config, mut sources: Sources) -> Result<App, StartupError> {
     crate::app::prepare_state_dir(&config.state_dir)?;
-    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    let keys = crate::keys::load_or_create(&config.key_file(), credentials.as_deref())
+    sources.key_file = config.key_file();
+    let keys = crate::keys::load_or_create(&sources.key_file, sources.credentials.as_deref())
         .map_err(StartupError::Keys)?;
-    if keys.created {
-        eprintln!(
-            "tracksd: created a new session key in {}",
-            keys.source.display()
-        );
-    }
-    for warning in &keys.warnings {
-        eprintln!("tracksd: warning: {}: {warning}", keys.source.display());
-    }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    App::open(config, &keys.secrets, now_ms)
+    let mut app = App::open(config, &keys.secrets, now_ms)?;
+    // Only once the state opened: a failed start stays the one line naming its cause.
+    eprintln!("{}", keys.origin_line());
+    for warning in &keys.warnings {
+        eprintln!("tracksd: warning: {}: {warning}", keys.source.display());
+    }
+    app.sources = sources;
+    Ok(app)
 }
 
 fn hash_password(args: &Args) -> Result<(), StartupError> {

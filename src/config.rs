@@ -36,7 +36,7 @@ impl SameSite {
 }
 
 /// `[tracks]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TracksConfig {
     /// `limit` when a `GET /tracks` does not give one.
     pub default_limit: i64,
@@ -50,7 +50,7 @@ pub struct TracksConfig {
 }
 
 /// `[session]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
     pub cookie_name: String,
     pub max_age_secs: u64,

@@ -26,6 +26,8 @@ pub struct SessionKeys {
     pub source: PathBuf,
     /// True if the key file did not exist and a new key was generated.
     pub created: bool,
+    /// True if `source` is the systemd credential, not the key file.
+    pub from_credential: bool,
     /// Problems worth logging that do not stop startup.
     pub warnings: Vec<String>,
 }
@@ -40,8 +42,30 @@ impl fmt::Debug for SessionKeys {
             )
             .field("source", &self.source)
             .field("created", &self.created)
+            .field("from_credential", &self.from_credential)
             .field("warnings", &self.warnings)
             .finish()
+    }
+}
+
+impl SessionKeys {
+    /// The startup line saying where the keys came from and how many there are,
+    /// so that a journal reader can tell a credential from a forgotten key file:
+    /// `tracksd: session keys: 2 from the credential /run/credentials/tracksd.service/session-key (the last one signs)`,
+    /// `… 1 from the key file /var/lib/tracksd/session.key`, or
+    /// `… 1 newly created in the key file ./var/session.key`. Never a key.
+    pub fn origin_line(&self) -> String {
+        let n = self.secrets.len();
+        let what = match (self.from_credential, self.created) {
+            (true, _) => "from the credential",
+            (false, true) => "newly created in the key file",
+            (false, false) => "from the key file",
+        };
+        let signs = if n > 1 { " (the last one signs)" } else { "" };
+        format!(
+            "tracksd: session keys: {n} {what} {}{signs}",
+            self.source.display()
+        )
     }
 }
 
@@ -68,31 +92,61 @@ pub fn load_or_create(
     key_file: &Path,
     credentials_dir: Option<&Path>,
 ) -> Result<SessionKeys, FileError> {
-    if let Some(dir) = credentials_dir {
-        let cred = dir.join(CREDENTIAL_NAME);
-        match fs::metadata(&cred) {
-            Ok(_) => return read_keys(&cred),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(key_error(&cred, e.to_string())),
-        }
+    if let Some(keys) = read_existing(key_file, credentials_dir)? {
+        return Ok(keys);
     }
-
-    match fs::metadata(key_file) {
-        Ok(_) => return read_keys(key_file),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(key_error(key_file, e.to_string())),
-    }
-
     match create_key_file(key_file) {
         Ok(secret) => Ok(SessionKeys {
             secrets: vec![secret],
             source: key_file.to_path_buf(),
             created: true,
+            from_credential: false,
             warnings: Vec::new(),
         }),
         // Another process won the race to create it; use its key.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_keys(key_file),
         Err(e) => Err(key_error(key_file, format!("cannot create key file: {e}"))),
+    }
+}
+
+/// Loads the session keys from the same places as [`load_or_create`], but never
+/// creates a key file: on a reload a missing file is a mistake (a new key would
+/// log everybody out), not a first start.
+///
+/// # Errors
+/// As [`load_or_create`], and the key file does not exist.
+pub fn load_existing(
+    key_file: &Path,
+    credentials_dir: Option<&Path>,
+) -> Result<SessionKeys, FileError> {
+    read_existing(key_file, credentials_dir)?
+        .ok_or_else(|| key_error(key_file, "no such file (a reload never creates one)"))
+}
+
+/// The credential if it exists, else the key file if it exists, else `None`.
+fn read_existing(
+    key_file: &Path,
+    credentials_dir: Option<&Path>,
+) -> Result<Option<SessionKeys>, FileError> {
+    if let Some(dir) = credentials_dir {
+        let cred = dir.join(CREDENTIAL_NAME);
+        match fs::metadata(&cred) {
+            Ok(_) => {
+                return read_keys(&cred).map(|keys| {
+                    Some(SessionKeys {
+                        from_credential: true,
+                        ..keys
+                    })
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(key_error(&cred, e.to_string())),
+        }
+    }
+    match fs::metadata(key_file) {
+        Ok(_) => read_keys(key_file).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(key_error(key_file, e.to_string())),
     }
 }
 
@@ -122,6 +176,7 @@ fn read_keys(path: &Path) -> Result<SessionKeys, FileError> {
         secrets,
         source: path.to_path_buf(),
         created: false,
+        from_credential: false,
         warnings,
     })
 }

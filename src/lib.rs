@@ -21,6 +21,8 @@ pub mod router;
 pub mod session;
 pub mod signer;
 pub(crate) mod state_file;
+#[cfg(test)]
+mod test_dir;
 pub(crate) mod throttle;
 pub(crate) mod track_file;
 pub mod tracks;

@@ -145,11 +145,8 @@ fn parent_dir(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("tracksd-sf-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        ensure_dir(&d).unwrap();
-        d
+    fn dir(tag: &str) -> crate::test_dir::TestDir {
+        crate::test_dir::TestDir::new(&format!("sf-{tag}"))
     }
 
     #[test]

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks the systemd units in config/: `systemd-analyze security --offline=true`
 # must rate tracksd.service's exposure at most THRESHOLD/10 (15 means 1.5), and
-# `systemd-analyze verify` must accept both units. Skips with a message where
-# systemd-analyze is missing or too old (--offline and --threshold need systemd 250).
+# `systemd-analyze verify` must accept both units; the service must keep
+# RestartPreventExitStatus=2 and its SIGHUP ExecReload. Skips the systemd-analyze
+# parts with a message where systemd-analyze is missing or too old (--offline and
+# --threshold need systemd 250).
 #
 #   bash tests/security.sh [THRESHOLD] [PATH-TO-TRACKSD]
 set -euo pipefail
@@ -11,6 +13,15 @@ threshold=${1:-15}
 bin=${2:-target/release/tracksd}
 analyze=${SYSTEMD_ANALYZE:-systemd-analyze}
 units=config
+
+# Restart policy and reload (issue 11): exit 2 is never retried, and reload is SIGHUP.
+for line in 'RestartPreventExitStatus=2' 'ExecReload=/bin/kill -HUP $MAINPID'; do
+    grep -qxF "$line" "$units/tracksd.service" || {
+        echo "security: tracksd.service lacks the line: $line" >&2
+        exit 1
+    }
+done
+echo "security: tracksd.service has RestartPreventExitStatus=2 and ExecReload (SIGHUP)"
 
 if ! command -v "$analyze" >/dev/null 2>&1; then
     echo "security: SKIPPED ($analyze not found; it comes with systemd)"
@@ -45,3 +56,4 @@ if ! out=$("$analyze" verify --man=no "$work/tracksd.service" "$work/tracksd.soc
     exit 1
 fi
 echo "security: systemd-analyze verify: tracksd.service and tracksd.socket ok"
+

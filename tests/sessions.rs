@@ -197,6 +197,35 @@ fn credentials_directory_key_takes_precedence() {
     let cookie = login_cookie(&server);
     assert_eq!(me(&server, &cookie).status, 200);
     assert!(!dir.join("state/session.key").exists());
+    let line = format!(
+        "tracksd: session keys: 1 from the credential {}\n",
+        creds.join("session-key").display()
+    );
+    assert!(server.log().contains(&line), "{}", server.log());
+    assert!(!server.log().contains("credential-key-credential"));
+}
+
+#[test]
+fn the_start_log_says_where_the_session_keys_came_from() {
+    let dir = common::temp_dir("keylog");
+    let key_file = dir.join("state/session.key");
+    let first = Server::start_in(&dir, "");
+    let created = format!(
+        "tracksd: session keys: 1 newly created in the key file {}\n",
+        key_file.display()
+    );
+    assert!(first.log().contains(&created), "{}", first.log());
+    drop(first);
+    let old = std::fs::read_to_string(&key_file).unwrap();
+    let new = "new-key-new-key-new-key-new-key-0123456789";
+    std::fs::write(&key_file, format!("{old}{new}\n")).unwrap();
+    let second = Server::start_in(&dir, "");
+    let read = format!(
+        "tracksd: session keys: 2 from the key file {} (the last one signs)\n",
+        key_file.display()
+    );
+    assert!(second.log().contains(&read), "{}", second.log());
+    assert!(!second.log().contains(old.trim()) && !second.log().contains(new));
 }
 
 #[test]

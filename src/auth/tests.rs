@@ -344,3 +344,56 @@ fn removed_user_loses_the_session() {
     app.config.users.clear();
     assert_eq!(me(&mut app, &cookie, NOW_MS).status, 401);
 }
+
+mod failed_login_line {
+    use crate::auth::failed_login_line;
+    use std::net::IpAddr;
+
+    fn line(addr: &str, username: &str) -> String {
+        failed_login_line(addr.parse::<IpAddr>().unwrap(), username)
+    }
+
+    #[test]
+    fn names_the_address_then_the_quoted_username() {
+        assert_eq!(
+            line("192.0.2.7", "alice"),
+            r#"tracksd: failed login from 192.0.2.7 for user "alice""#
+        );
+        assert_eq!(
+            line("2001:db8::1", "bob smith"),
+            r#"tracksd: failed login from 2001:db8::1 for user "bob smith""#
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_written_as_ipv4() {
+        assert_eq!(
+            line("::ffff:198.51.100.4", "a"),
+            r#"tracksd: failed login from 198.51.100.4 for user "a""#
+        );
+    }
+
+    #[test]
+    fn a_username_can_end_neither_the_quotes_nor_the_line() {
+        assert_eq!(
+            line("192.0.2.7", r#"x" from 10.9.9.9"#),
+            r#"tracksd: failed login from 192.0.2.7 for user "x\" from 10.9.9.9""#
+        );
+        assert_eq!(
+            line("192.0.2.7", "a\\\"\nb\r\t\u{7f}é\u{2028}"),
+            r#"tracksd: failed login from 192.0.2.7 for user "a\\\"\u{a}b\u{d}\u{9}\u{7f}\u{e9}\u{2028}""#
+        );
+    }
+
+    #[test]
+    fn a_long_username_is_cut_to_64_characters() {
+        let l = line("192.0.2.7", &"é".repeat(100));
+        assert_eq!(
+            l,
+            format!(
+                "tracksd: failed login from 192.0.2.7 for user \"{}...\"",
+                r"\u{e9}".repeat(64)
+            )
+        );
+    }
+}

@@ -326,10 +326,8 @@ impl HandlerLoop<'_> {
             |p| peers.last_seen(p),
             |p| conns.has(p),
         );
-        if self.fds.len() + found.len() > MAX_FDS {
-            self.fds.clear();
-        }
-        self.fds.extend(found);
+        // A scan sees every open connection: what it did not see is closed.
+        self.fds = found.into_iter().take(MAX_FDS).collect();
         if stuck >= RECYCLE_AT && self.stopping.is_none() {
             eprintln!(
                 "tracksd: {stuck} connections are stuck in tiny_http (open over {} s \
@@ -453,8 +451,14 @@ impl HandlerLoop<'_> {
         self.events.tick_every(FAST_TICK);
     }
 
+    /// SIGHUP: users and session keys read again; a mistake keeps the old ones.
+    /// Reading the config and key files is local file I/O of a few KB, like
+    /// the stores' own, done at the owner's request, not a client's.
     fn on_reload(&mut self) {
-        eprintln!("tracksd: SIGHUP: reload is not available in this version; ignored");
+        match self.app.reload(|k| std::env::var(k).ok()) {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) => eprintln!("tracksd: SIGHUP: reload failed, nothing changed: {e}"),
+        }
     }
 
     /// Housekeeping; `Some(recycle)` when a wind-down is complete.

@@ -210,9 +210,52 @@ fn debug_redacts_secrets() {
         secrets: vec![KEY_A.to_owned(), KEY_B.to_owned()],
         source: PathBuf::from("/x"),
         created: false,
+        from_credential: false,
         warnings: Vec::new(),
     };
     let dbg = format!("{keys:?}");
     assert!(!dbg.contains(KEY_A) && !dbg.contains(KEY_B), "{dbg}");
     assert!(dbg.contains("<2 redacted>"), "{dbg}");
+}
+
+#[test]
+fn the_origin_line_names_the_source_and_count_but_no_key() {
+    let dir = TempDir::new("origin");
+    let creds = dir.join("creds");
+    fs::create_dir(&creds).unwrap();
+    let file = dir.join("session.key");
+
+    let created = load_or_create(&file, Some(&creds)).unwrap();
+    assert_eq!(
+        created.origin_line(),
+        format!(
+            "tracksd: session keys: 1 newly created in the key file {}",
+            file.display()
+        )
+    );
+    write(&file, format!("{KEY_A}\n{KEY_B}\n").as_bytes(), 0o600);
+    let from_file = load_or_create(&file, None).unwrap();
+    assert_eq!(
+        from_file.origin_line(),
+        format!(
+            "tracksd: session keys: 2 from the key file {} (the last one signs)",
+            file.display()
+        )
+    );
+    write(&creds.join(CREDENTIAL_NAME), KEY_B.as_bytes(), 0o400);
+    let from_cred = load_or_create(&file, Some(&creds)).unwrap();
+    assert_eq!(
+        from_cred.origin_line(),
+        format!(
+            "tracksd: session keys: 1 from the credential {}",
+            creds.join(CREDENTIAL_NAME).display()
+        )
+    );
+    for keys in [&created, &from_file, &from_cred] {
+        let line = keys.origin_line();
+        assert!(
+            keys.secrets.iter().all(|k| !line.contains(k.as_str())),
+            "{line}"
+        );
+    }
 }

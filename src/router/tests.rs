@@ -4,28 +4,43 @@ use super::*;
 use crate::app::App;
 use crate::http::{Method, Request};
 
+/// An app whose state directory is removed when it is dropped.
+pub(crate) struct TestApp {
+    app: App,
+    _dir: crate::test_dir::TestDir,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl std::ops::DerefMut for TestApp {
+    fn deref_mut(&mut self) -> &mut App {
+        &mut self.app
+    }
+}
+
 /// An app with state in a fresh temp dir, user john/password (cheap hash), plus `extra` config.
-pub(crate) fn app_with(extra: &str) -> App {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tracksd-unit-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+pub(crate) fn app_with(extra: &str) -> TestApp {
+    let dir = crate::test_dir::TestDir::new("unit");
     let text = format!(
         "state_dir = {:?}\n{extra}\n[[users]]\nusername = \"john\"\npassword_hash = \"{}\"\n",
         dir.display().to_string(),
         "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA"
     );
     let config = crate::config::parse(&text, "test").unwrap();
-    App::open(config, &["k".repeat(32)], NOW_MS).unwrap()
+    TestApp {
+        app: App::open(config, &["k".repeat(32)], NOW_MS).unwrap(),
+        _dir: dir,
+    }
 }
 
 pub(crate) const NOW_MS: u64 = 1_700_000_000_000;
 
-fn app() -> App {
+fn app() -> TestApp {
     app_with("")
 }
 

@@ -1,18 +1,10 @@
 use super::*;
+use crate::test_dir::TestDir;
 use std::fs;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A fresh, empty directory for one test.
-fn dir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "tracksd-tf-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh, empty directory for one test, removed on drop.
+fn dir(tag: &str) -> TestDir {
+    TestDir::new(&format!("tf-{tag}"))
 }
 
 fn track(id: i64, title: &str) -> Track {
@@ -42,7 +34,8 @@ fn file_names(d: &Path) -> Vec<String> {
 #[test]
 fn open_creates_dir_and_seeds_missing_file() {
     // Arrange
-    let state = dir("seed").join("nested").join("state");
+    let d = dir("seed");
+    let state = d.join("nested").join("state");
     // Act
     let store = FileStore::open(&state, 100).unwrap();
     // Assert
@@ -189,7 +182,8 @@ fn unreadable_file_is_an_error() {
 
 #[test]
 fn state_dir_that_is_a_file_is_an_error() {
-    let d = dir("notadir").join("state");
+    let parent = dir("notadir");
+    let d = parent.join("state");
     fs::write(&d, b"").unwrap();
     let err = FileStore::open(&d, 100).unwrap_err();
     assert_eq!(err.path, d);

@@ -14,8 +14,8 @@ use std::time::Duration;
 pub const FAST_JOHN_HASH: &str =
     "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA";
 
-/// A fresh, empty directory under the system temp dir.
-pub fn temp_dir(tag: &str) -> PathBuf {
+/// A fresh, empty directory under the system temp dir, removed on drop.
+pub fn temp_dir(tag: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tracksd-test-{}-{}-{}",
@@ -25,7 +25,52 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir {
+        path: dir,
+        remove: true,
+    }
+}
+
+/// A test's scratch directory: removed with everything in it when dropped, so a
+/// run leaves nothing in /tmp; kept (and named on stderr) when the test panics,
+/// for a look at what the server left.
+pub struct TempDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl TempDir {
+    /// Keeps the directory after all; returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.remove = false;
+        self.path.clone()
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.remove {
+            return;
+        }
+        if std::thread::panicking() {
+            eprintln!("kept {} (the test failed)", self.path.display());
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// A config listening on port 0 with state in `dir`, user john/password (fast hash), plus `extra`.
@@ -36,7 +81,8 @@ pub fn config_text(dir: &Path, extra: &str) -> String {
     )
 }
 
-/// A running server process; killed on drop.
+/// A running server process; killed on drop. A server made by [`Server::start`]
+/// owns its directory and removes it on drop (or hands it over with `kill`).
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
@@ -44,13 +90,16 @@ pub struct Server {
     pub config: PathBuf,
     /// Everything the server wrote to stderr so far.
     pub log: Arc<Mutex<String>>,
+    owned_dir: Option<TempDir>,
 }
 
 impl Server {
     /// Starts the binary with a config made by [`config_text`] in a fresh dir.
     pub fn start(extra: &str) -> Server {
         let dir = temp_dir("srv");
-        Server::start_in(&dir, extra)
+        let mut server = Server::start_in(&dir, extra);
+        server.owned_dir = Some(dir);
+        server
     }
 
     /// Starts (or restarts) a server whose state is in `dir`.
@@ -125,6 +174,7 @@ impl Server {
             dir: dir.to_path_buf(),
             config: config.to_path_buf(),
             log,
+            owned_dir: None,
         }
     }
 
@@ -187,11 +237,15 @@ impl Server {
         )
     }
 
-    /// Stops the process (SIGKILL) and waits for it.
-    pub fn kill(mut self) -> PathBuf {
+    /// Stops the process (SIGKILL) and waits for it; returns its directory for a
+    /// restart, which removes it on drop if this server owned it.
+    pub fn kill(mut self) -> TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.dir.clone()
+        self.owned_dir.take().unwrap_or_else(|| TempDir {
+            path: self.dir.clone(),
+            remove: false,
+        })
     }
 
     /// Stops the process (SIGKILL) and removes its directory.
