@@ -17,6 +17,7 @@
 #                        after) and runs its rows interleaved with this build's, with
 #                        the new/baseline ratios (issue 10: ≥ 0.95× at 16 connections)
 #   BENCH_KEEP_BASELINE=1  keeps target/bench-baseline for the next run (same REV: no rebuild)
+#   BENCH_EXTRA="NAME=PATH ..."  more tracksd binaries to compare, run like the static one
 #   BENCH_BUILD_CONNS="16"  connection counts at which the static and baseline builds run
 # Every tracksd build also gets the mixed row: `GET /users/me` at 16 connections while
 # 2 more connections log in back to back (real 600,000-round hashes).
@@ -91,6 +92,11 @@ if [ "$STATIC" != 0 ]; then
     BUILDS+=(static)
     BUILD_BIN[static]=$STATIC_BIN
 fi
+for extra in ${BENCH_EXTRA:-}; do
+    [ -x "${extra#*=}" ] || die "BENCH_EXTRA: ${extra#*=} is not an executable"
+    BUILDS+=("${extra%%=*}")
+    BUILD_BIN[${extra%%=*}]=${extra#*=}
+done
 if [ -n "$BASELINE" ]; then
     base_rev=$(git rev-parse --verify "$BASELINE^{commit}") || die "BENCH_BASELINE=$BASELINE is no commit"
     say "building the baseline ${base_rev:0:10} in $BASE_DIR (removed after)"
@@ -190,10 +196,15 @@ COOKIE=${B_COOKIE[tracksd]}
 
 # --- measurements ------------------------------------------------------------------
 
-WRK_DATA=$TMP/wrk.tsv     # server request conns run rps p50_us p99_us status_err socket_err
+WRK_DATA=$TMP/wrk.tsv     # server request conns run rps p50_us p99_us status_err socket_err cpu_us_per_request
 CHECK_DATA=$TMP/check.tsv # server request conns served first_p50_ms first_p100_ms
 : >"$WRK_DATA"
 : >"$CHECK_DATA"
+
+# The server's CPU time (user + system, all threads) in clock ticks: CPU per request
+# is steadier than req/s when other jobs share the machine.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # Waits until everything the server has queued is answered (its queue is FIFO).
 drain() { curl -s -o /dev/null -m 300 "http://$1/" || true; }
@@ -202,18 +213,21 @@ drain() { curl -s -o /dev/null -m 300 "http://$1/" || true; }
 run_wrk() {
     local server=$1 addr=$2 request=$3 conns=$4 run=$5 timeout=$6
     shift 6
-    local threads=$((conns < 2 ? conns : 2)) out line path=${request#* }
+    local threads=$((conns < 2 ? conns : 2)) out line path=${request#* } pid cpu0
     path=${path%% *} # "GET /users/me (mixed)" -> /users/me
+    pid=${B_PID[$server]:-$HELLO_PID}
+    cpu0=$(cpu_ticks "$pid")
     out=$(wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout "$timeout" --latency \
         -s "$LUA" "$@" "http://$addr$path") || die "wrk failed: $out"
+    local cpu=$(($(cpu_ticks "$pid") - cpu0))
     line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line from wrk: $out"
     local requests duration_us p50_us p99_us status_errors socket_errors
     local connect_errors read_errors write_errors timeouts
     eval "$(sed 's/^BENCH //' <<<"$line")"
     awk -v s="$server" -v q="$request" -v c="$conns" -v r="$run" -v n="$requests" \
         -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" -v se="$status_errors" \
-        -v ke="$socket_errors" \
-        'BEGIN { printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", s, q, c, r, n / (d / 1e6), p50, p99, se, ke }' \
+        -v ke="$socket_errors" -v cpu="$cpu" -v hz="$CLK_TCK" \
+        'BEGIN { printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.2f\n", s, q, c, r, n / (d / 1e6), p50, p99, se, ke, (n > 0) ? cpu / hz * 1e6 / n : 0 }' \
         >>"$WRK_DATA"
     say "  $server $request c=$conns run $run: $requests requests, p99 ${p99_us}us, errors: status $status_errors, connect $connect_errors, read $read_errors, write $write_errors, timeout $timeouts"
 }
@@ -444,16 +458,16 @@ ratio_of_medians() { # NUM DEN REQUEST CONNS
     read -r b _ _ <<<"$(stats "$2" "$3" "$4" 5)"
     awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "—" }'
 }
-label() { case $1 in tracksd) echo "glibc (\`make build\`)" ;; static) echo "static musl (\`make static\`)" ;; baseline) echo "baseline ${base_rev:0:7}" ;; esac; }
+label() { case $1 in tracksd) echo "glibc (\`make build\`)" ;; static) echo "static musl (\`make static\`)" ;; baseline) echo "baseline ${base_rev:0:7}" ;; *) echo "$1" ;; esac; }
 
 if [ ${#BUILDS[@]} -gt 1 ]; then
     echo
-    echo "Builds side by side (interleaved runs; ratio = ratio of the medians, with the range"
-    echo "of the per-run ratios):"
+    echo "Builds side by side (interleaved runs; ratio = ratio of the req/s medians, with the range"
+    echo "of the per-run ratios; CPU µs/req = the server's user + system CPU time over its requests):"
     echo
     header="| request | conns |"
     rule="|---|---:|"
-    for b in "${BUILDS[@]}"; do header+=" $(label "$b") req/s | p99 ms |"; rule+="---:|---:|"; done
+    for b in "${BUILDS[@]}"; do header+=" $(label "$b") req/s | p99 ms | CPU µs/req |"; rule+="---:|---:|---:|"; done
     for b in "${BUILDS[@]:1}"; do header+=" $b/glibc |"; rule+="---:|"; done
     echo "$header"
     echo "$rule"
@@ -463,7 +477,8 @@ if [ ${#BUILDS[@]} -gt 1 ]; then
             for b in "${BUILDS[@]}"; do
                 read -r rps rps_min rps_max <<<"$(stats "$b" "$request" "$c" 5)"
                 read -r p99 _ _ <<<"$(stats "$b" "$request" "$c" 7)"
-                line+=" $(fmt_rps "$rps" "$rps_min" "$rps_max") | $(ms "$p99") |"
+                read -r cpu cpu_min cpu_max <<<"$(stats "$b" "$request" "$c" 10)"
+                line+=" $(fmt_rps "$rps" "$rps_min" "$rps_max") | $(ms "$p99") | $(awk -v m="$cpu" -v a="$cpu_min" -v b="$cpu_max" 'BEGIN { printf "%.1f (%.1f–%.1f)", m, a, b }') |"
             done
             for b in "${BUILDS[@]:1}"; do
                 line+=" $(ratio_of_medians "$b" tracksd "$request" "$c") $(ratios "$b" tracksd "$request" "$c") |"
@@ -494,20 +509,22 @@ if [ -n "$BASELINE" ]; then
     echo
     echo "This build against the baseline ${base_rev:0:7} (\`BENCH_BASELINE=$BASELINE\`), interleaved in this run:"
     echo
-    echo "| row | this build req/s | baseline req/s | this/baseline | target |"
-    echo "|---|---:|---:|---:|---|"
+    echo "| row | this build req/s | baseline req/s | this/baseline | target | CPU µs/req this / baseline |"
+    echo "|---|---:|---:|---:|---|---:|"
     for request in "GET /users/me" "GET /tracks"; do
         for c in $BUILD_CONNS; do
             read -r a a_min a_max <<<"$(stats tracksd "$request" "$c" 5)"
             read -r b b_min b_max <<<"$(stats baseline "$request" "$c" 5)"
             r=$(ratio_of_medians tracksd baseline "$request" "$c")
-            echo "| \`$request\`, $c conns | $(fmt_rps "$a" "$a_min" "$a_max") | $(fmt_rps "$b" "$b_min" "$b_max") | $r $(ratios tracksd baseline "$request" "$c") | ≥ 0.95 $(verdict le 0.95 "$r") |"
+            read -r ca _ _ <<<"$(stats tracksd "$request" "$c" 10)"
+            read -r cb _ _ <<<"$(stats baseline "$request" "$c" 10)"
+            echo "| \`$request\`, $c conns | $(fmt_rps "$a" "$a_min" "$a_max") | $(fmt_rps "$b" "$b_min" "$b_max") | $r $(ratios tracksd baseline "$request" "$c") | ≥ 0.95 $(verdict le 0.95 "$r") | $ca / $cb |"
         done
     done
     r=$(ratio_of_medians tracksd baseline "GET /users/me (mixed)" "$MIXED_CONNS")
     read -r a _ _ <<<"$(stats tracksd "GET /users/me (mixed)" "$MIXED_CONNS" 5)"
     read -r b _ _ <<<"$(stats baseline "GET /users/me (mixed)" "$MIXED_CONNS" 5)"
-    echo "| mixed row \`GET /users/me\` | $(fmt_rps "$a" "$a" "$a") | $(fmt_rps "$b" "$b" "$b") | $r $(ratios tracksd baseline "GET /users/me (mixed)" "$MIXED_CONNS") | — |"
+    echo "| mixed row \`GET /users/me\` | $(fmt_rps "$a" "$a" "$a") | $(fmt_rps "$b" "$b" "$b") | $r $(ratios tracksd baseline "GET /users/me (mixed)" "$MIXED_CONNS") | — | — |"
 fi
 
 echo
