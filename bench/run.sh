@@ -252,6 +252,15 @@ truncate_logs() {
     for b in "${BUILDS[@]}"; do : >"$TMP/$b.log"; done
     : >"$TMP/hello.log"
 }
+rotate() { # N WORDS... -> the words, starting from the N-th (cyclically)
+    local n=$1
+    shift
+    local i k=$((($n - 1) % $#))
+    for ((i = 0; i < $#; i++)); do
+        local j=$(((k + i) % $# + 1))
+        echo "${!j}"
+    done
+}
 # The other builds (static, baseline) run at these connection counts only.
 other_builds() { # CONNS -> names
     local b
@@ -263,11 +272,10 @@ GET_REQUESTS=("GET /tracks" "GET /users/me")
 for request in "${GET_REQUESTS[@]}"; do
     for c in $CONNS; do
         say "$request, $c connections"
-        # Interleave tracksd and hello runs so both see the same machine noise.
+        # Interleave the builds' and hello's runs so all see the same machine noise; the
+        # builds' order rotates from run to run, so that none always follows the same one.
         for ((run = 1; run <= RUNS; run++)); do
-            run_wrk tracksd "$TRACKSD_ADDR" "$request" "$c" "$run" 2s -H "$COOKIE_HEADER"
-            drain "$TRACKSD_ADDR"
-            for b in $(other_builds "$c"); do
+            for b in $(rotate "$run" tracksd $(other_builds "$c")); do
                 run_wrk "$b" "${B_ADDR[$b]}" "$request" "$c" "$run" 2s -H "Cookie: ${B_COOKIE[$b]}"
                 drain "${B_ADDR[$b]}"
             done
@@ -290,7 +298,7 @@ MIXED_CONNS=16
 MIXED_LOGINS=2
 say "mixed: GET /users/me, $MIXED_CONNS connections, while $MIXED_LOGINS connections log in"
 for ((run = 1; run <= RUNS; run++)); do
-    for b in "${BUILDS[@]}"; do
+    for b in $(rotate "$run" "${BUILDS[@]}"); do
         BENCH_METHOD=POST BENCH_BODY=$LOGIN_FORM BENCH_CONTENT_TYPE=$FORM_TYPE \
             run_wrk "$b" "${B_ADDR[$b]}" "POST /login (mixed)" "$MIXED_LOGINS" "$run" 60s &
         logins=$!
