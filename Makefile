@@ -4,7 +4,8 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-# The binary `make install` installs (`make build`'s, or e.g. $(CROSS_BIN)).
+# The binary `make install` installs: `make build`'s (glibc, built for this machine: the
+# fastest here, and it needs no portability), or e.g. BIN=$(STATIC_BIN) or $(CROSS_BIN).
 BIN := $(TARGET_DIR)/release/tracksd
 NATIVE_BIN := $(TARGET_DIR)/release/tracksd
 MAN := $(TARGET_DIR)/tracksd.1
