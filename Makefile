@@ -4,7 +4,8 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-# The binary `make install` installs (`make build`'s, or e.g. $(CROSS_BIN)).
+# The binary `make install` installs: `make build`'s (glibc, built for this machine: the
+# fastest here, and it needs no portability), or e.g. BIN=$(STATIC_BIN) or $(CROSS_BIN).
 BIN := $(TARGET_DIR)/release/tracksd
 NATIVE_BIN := $(TARGET_DIR)/release/tracksd
 MAN := $(TARGET_DIR)/tracksd.1
@@ -15,11 +16,17 @@ DOCDIR = $(PREFIX)/share/doc/tracksd
 CONFDIR = $(SYSCONFDIR)/tracksd
 # Highest accepted `systemd-analyze security` exposure of tracksd.service, times ten.
 SECURITY_THRESHOLD ?= 15
-CROSS_TARGET := aarch64-unknown-linux-gnu
-CROSS_LINKER ?= aarch64-linux-gnu-gcc
+# Static builds (musl libc linked in, no INTERP, no NEEDED): they start on any Linux
+# of their architecture, whatever its glibc. rust-lld (shipped with rustup's toolchain)
+# links both, so no cross C toolchain is needed.
+STATIC_TARGET := x86_64-unknown-linux-musl
+CROSS_TARGET := aarch64-unknown-linux-musl
+STATIC_BIN := $(TARGET_DIR)/$(STATIC_TARGET)/release/tracksd
 CROSS_BIN := $(TARGET_DIR)/$(CROSS_TARGET)/release/tracksd
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DIST_DIR := $(TARGET_DIR)/dist
 
-.PHONY: all build run test lint unit readme-curl security install-test install uninstall cross bench clean \
+.PHONY: all build run test lint unit readme-curl security install-test install uninstall static cross dist bench clean \
 	browser-deps browser-test api-fuzz client-check systemd-check
 
 all: build
@@ -132,16 +139,47 @@ uninstall:
 	rm -f $(DESTDIR)$(CONFDIR)/tracksd.toml.example
 	rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
-## cross: aarch64 release binary for a 64-bit Raspberry Pi OS ($(CROSS_BIN)), with Debian's
-## gcc-aarch64-linux-gnu as linker; smoke-tested under qemu-aarch64 if qemu-user is installed
+# static-build TARGET: adds the Rust standard library for TARGET if missing, builds
+# with rust-lld, then checks the ELF (no INTERP, no NEEDED) and smoke-tests it
+# (natively, or under qemu-aarch64), see tests/cross_smoke.sh.
+define static-build
+	@command -v rustup >/dev/null 2>&1 || { echo "make: rustup not found; it installs the Rust standard library for $(1)" >&2; exit 1; }
+	@rustup target list --installed | grep -qx '$(1)' || rustup target add $(1) || \
+	    { echo "make: 'rustup target add $(1)' failed: the Rust standard library for $(1) comes from static.rust-lang.org" >&2; exit 1; }
+	CARGO_TARGET_$(shell echo $(1) | tr a-z- A-Z_)_LINKER=rust-lld $(CARGO) build --release --locked --target $(1)
+	@bash tests/cross_smoke.sh $(TARGET_DIR)/$(1)/release/tracksd
+endef
+
+## static: static x86_64 binary ($(STATIC_BIN)), checked by readelf and smoke-tested
+static:
+	$(call static-build,$(STATIC_TARGET))
+
+## cross: static aarch64 binary for any 64-bit Raspberry Pi OS ($(CROSS_BIN)), checked by
+## readelf and smoke-tested under qemu-aarch64 (Debian: apt-get install qemu-user)
 cross:
-	@command -v rustup >/dev/null 2>&1 || { echo "make cross: rustup not found; it installs the Rust standard library for $(CROSS_TARGET)" >&2; exit 1; }
-	@rustup target list --installed | grep -qx '$(CROSS_TARGET)' || rustup target add $(CROSS_TARGET) || \
-	    { echo "make cross: 'rustup target add $(CROSS_TARGET)' failed: the Rust standard library for $(CROSS_TARGET) comes from static.rust-lang.org" >&2; exit 1; }
-	@command -v $(CROSS_LINKER) >/dev/null 2>&1 || { echo "make cross: linker $(CROSS_LINKER) not found; install it: apt-get install gcc-aarch64-linux-gnu" >&2; exit 1; }
-	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$(CROSS_LINKER) $(CARGO) build --release --locked --target $(CROSS_TARGET)
-	file $(CROSS_BIN)
-	@bash tests/cross_smoke.sh $(CROSS_BIN)
+	$(call static-build,$(CROSS_TARGET))
+
+## dist: one tarball per static build in $(DIST_DIR): the `make install` tree under
+## /usr/local (binary, units, man page, README, tracksd.toml.example), INSTALL, SHA256SUMS
+dist: static cross
+	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
+	sh config/help2man.sh $(STATIC_BIN) >$(DIST_DIR)/tracksd.1
+	@set -e; for pair in x86_64:$(STATIC_BIN) aarch64:$(CROSS_BIN); do \
+	    arch=$${pair%%:*}; bin=$${pair#*:}; name=tracksd-$(VERSION)-$$arch-linux; \
+	    stage=$(DIST_DIR)/$$name; \
+	    $(MAKE) --no-print-directory install DESTDIR=$$stage PREFIX=/usr/local SYSCONFDIR=/etc \
+	        BIN=$$bin NATIVE_BIN=$(STATIC_BIN) MAN=$(DIST_DIR)/tracksd.1 >/dev/null; \
+	    rm -f $$stage/etc/tracksd/tracksd.toml; \
+	    sed -e "s/@NAME@/$$name/g" -e "s/@ARCH@/$$arch/g" config/INSTALL.in >$$stage/INSTALL; \
+	    (cd $$stage && find usr etc INSTALL -type f | LC_ALL=C sort | xargs sha256sum >SHA256SUMS); \
+	    tar -C $(DIST_DIR) --owner=0 --group=0 --numeric-owner --sort=name \
+	        --mtime="@$$(git log -1 --format=%ct 2>/dev/null || echo 0)" -czf $(DIST_DIR)/$$name.tar.gz $$name; \
+	    rm -rf $$stage; \
+	    echo "dist: $(DIST_DIR)/$$name.tar.gz ($$(stat -c %s $(DIST_DIR)/$$name.tar.gz) bytes)"; \
+	done
+	rm -f $(DIST_DIR)/tracksd.1
+	cd $(DIST_DIR) && sha256sum *.tar.gz >SHA256SUMS && cat SHA256SUMS
+	@bash tests/dist.sh $(DIST_DIR)
 
 clean:
 	$(CARGO) clean

@@ -12,6 +12,15 @@
 #   BENCH_CHECK_SECS=2   seconds per conncheck run (served connections)
 #   BENCH_STARTS=10      starts for "exec to first 200"
 #   BENCH_LOGIN=1        0 skips the POST /login rows (each costs a 600,000-round hash)
+#   BENCH_STATIC=1       0 skips the static (musl, `make static`) build's rows
+#   BENCH_BASELINE=REV   also builds git revision REV (in target/bench-baseline, removed
+#                        after) and runs its rows interleaved with this build's, with
+#                        the new/baseline ratios (issue 10: ≥ 0.95× at 16 connections)
+#   BENCH_KEEP_BASELINE=1  keeps target/bench-baseline for the next run (same REV: no rebuild)
+#   BENCH_EXTRA="NAME=PATH ..."  more tracksd binaries to compare, run like the static one
+#   BENCH_BUILD_CONNS="16"  connection counts at which the static and baseline builds run
+# Every tracksd build also gets the mixed row: `GET /users/me` at 16 connections while
+# 2 more connections log in back to back (real 600,000-round hashes).
 # Quick check: BENCH_SECS=1 BENCH_RUNS=1 BENCH_CHECK_SECS=1 BENCH_STARTS=3 make bench
 set -euo pipefail
 
@@ -24,9 +33,14 @@ CONNS=${BENCH_CONNS:-"1 16 64"}
 CHECK_SECS=${BENCH_CHECK_SECS:-2}
 STARTS=${BENCH_STARTS:-10}
 LOGIN=${BENCH_LOGIN:-1}
+STATIC=${BENCH_STATIC:-1}
+BASELINE=${BENCH_BASELINE:-}
+BUILD_CONNS=${BENCH_BUILD_CONNS:-16}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 BIN=$TARGET_DIR/release/tracksd
+STATIC_BIN=$TARGET_DIR/x86_64-unknown-linux-musl/release/tracksd
+BASE_DIR=$TARGET_DIR/bench-baseline
 BENCH_TARGET=$ROOT/bench/target
 HELLO=$BENCH_TARGET/release/hello
 CONNCHECK=$BENCH_TARGET/release/conncheck
@@ -49,14 +63,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v curl >/dev/null 2>&1 || die "curl is needed"
 
-say "building target/release/tracksd and the bench packages"
-$CARGO build --release --locked >&2
-for pkg in hello conncheck; do
-    $CARGO build --release --locked --manifest-path "$ROOT/bench/$pkg/Cargo.toml" \
-        --target-dir "$BENCH_TARGET" >&2
-done
-
-# --- temp state, servers -------------------------------------------------------------
+# --- temp state (removed on exit, with the baseline's build) ---------------------------
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tracksd-bench.XXXXXX")
 PIDS=()
@@ -65,9 +72,47 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -rf "$TMP"
+    [ "${BENCH_KEEP_BASELINE:-0}" = 1 ] || rm -rf "$BASE_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+say "building target/release/tracksd and the bench packages"
+$CARGO build --release --locked >&2
+for pkg in hello conncheck; do
+    $CARGO build --release --locked --manifest-path "$ROOT/bench/$pkg/Cargo.toml" \
+        --target-dir "$BENCH_TARGET" >&2
+done
+# The tracksd builds compared, by name: the glibc one (`make build`) is "tracksd".
+BUILDS=(tracksd)
+declare -A BUILD_BIN=([tracksd]=$BIN)
+if [ "$STATIC" != 0 ]; then
+    say "building the static build (make static)"
+    make --no-print-directory static CARGO="$CARGO" >&2
+    BUILDS+=(static)
+    BUILD_BIN[static]=$STATIC_BIN
+fi
+for extra in ${BENCH_EXTRA:-}; do
+    [ -x "${extra#*=}" ] || die "BENCH_EXTRA: ${extra#*=} is not an executable"
+    BUILDS+=("${extra%%=*}")
+    BUILD_BIN[${extra%%=*}]=${extra#*=}
+done
+if [ -n "$BASELINE" ]; then
+    base_rev=$(git rev-parse --verify "$BASELINE^{commit}") || die "BENCH_BASELINE=$BASELINE is no commit"
+    say "building the baseline ${base_rev:0:10} in $BASE_DIR (removed after)"
+    if [ "$(cat "$BASE_DIR/rev" 2>/dev/null)" != "$base_rev" ]; then
+        rm -rf "$BASE_DIR"
+        mkdir -p "$BASE_DIR/src"
+        git archive "$base_rev" | tar -x -C "$BASE_DIR/src"
+        echo "$base_rev" >"$BASE_DIR/rev"
+    fi
+    $CARGO build --release --locked --manifest-path "$BASE_DIR/src/Cargo.toml" \
+        --target-dir "$BASE_DIR/target" >&2
+    BUILDS+=(baseline)
+    BUILD_BIN[baseline]=$BASE_DIR/target/release/tracksd
+fi
+
+# --- servers -------------------------------------------------------------------------
 
 say "hashing the bench user's password (600,000 iterations)"
 HASH=$(echo password | "$BIN" hash-password)
@@ -83,8 +128,7 @@ username = "john"
 password_hash = "$HASH"
 EOF
 }
-mkdir -p "$TMP/state" "$TMP/state-startup"
-write_config "$TMP/tracksd.toml" "$TMP/state"
+mkdir -p "$TMP/state-startup"
 write_config "$TMP/startup.toml" "$TMP/state-startup"
 
 # start_server NAME LOGFILE PREFIX CMD... : runs CMD in the background with stderr
@@ -112,33 +156,55 @@ mem_kib() { # PID FIELD -> KiB
     awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
-start_server TRACKSD "$TMP/tracksd.log" 'tracksd listening on http://' \
-    "$BIN" serve --config "$TMP/tracksd.toml"
+# Each tracksd build gets its own state, log and session cookie: B_ADDR[build] etc.
+declare -A B_ADDR B_PID B_COOKIE B_IDLE_RSS B_LOAD_RSS B_LOGIN_MS
+for b in "${BUILDS[@]}"; do
+    mkdir -p "$TMP/state-$b"
+    write_config "$TMP/$b.toml" "$TMP/state-$b"
+    start_server "${b^^}" "$TMP/$b.log" 'tracksd listening on http://' \
+        "${BUILD_BIN[$b]}" serve --config "$TMP/$b.toml"
+    v=${b^^}_ADDR && B_ADDR[$b]=${!v}
+    v=${b^^}_PID && B_PID[$b]=${!v}
+done
 start_server HELLO "$TMP/hello.log" 'listening on http://' "$HELLO" 127.0.0.1:0
-say "tracksd on $TRACKSD_ADDR (pid $TRACKSD_PID), hello on $HELLO_ADDR (pid $HELLO_PID)"
+for b in "${BUILDS[@]}"; do say "$b (${BUILD_BIN[$b]}) on ${B_ADDR[$b]} (pid ${B_PID[$b]})"; done
+say "hello on $HELLO_ADDR (pid $HELLO_PID)"
 
-curl -sf -o /dev/null "http://$TRACKSD_ADDR/" || die "tracksd does not answer GET /"
+for b in "${BUILDS[@]}"; do
+    curl -sf -o /dev/null "http://${B_ADDR[$b]}/" || die "$b does not answer GET /"
+done
 curl -sf -o /dev/null "http://$HELLO_ADDR/" || die "hello does not answer GET /"
 sleep 0.5
-IDLE_RSS=$(mem_kib "$TRACKSD_PID" VmRSS)
+for b in "${BUILDS[@]}"; do
+    B_IDLE_RSS[$b]=$(mem_kib "${B_PID[$b]}" VmRSS)
+done
+IDLE_RSS=${B_IDLE_RSS[tracksd]}
 IDLE_HWM=$(mem_kib "$TRACKSD_PID" VmHWM)
 HELLO_IDLE_RSS=$(mem_kib "$HELLO_PID" VmRSS)
 
 say "logging in"
-login_body=$(curl -s -D "$TMP/login.headers" -d username=john -d password=password \
-    "http://$TRACKSD_ADDR/login")
-[ "$login_body" = '{"success":true}' ] || die "login failed: $login_body"
-COOKIE=$(sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' "$TMP/login.headers" | head -n 1)
-[ -n "$COOKIE" ] || die "no Set-Cookie in the login response"
-me=$(curl -s -H "Cookie: $COOKIE" "http://$TRACKSD_ADDR/users/me")
-[ "$me" = '{"username":"john"}' ] || die "GET /users/me with the cookie gave: $me"
+for b in "${BUILDS[@]}"; do
+    login_body=$(curl -s -D "$TMP/login.headers" -d username=john -d password=password \
+        "http://${B_ADDR[$b]}/login")
+    [ "$login_body" = '{"success":true}' ] || die "$b: login failed: $login_body"
+    B_COOKIE[$b]=$(sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' "$TMP/login.headers" | head -n 1)
+    [ -n "${B_COOKIE[$b]}" ] || die "$b: no Set-Cookie in the login response"
+    me=$(curl -s -H "Cookie: ${B_COOKIE[$b]}" "http://${B_ADDR[$b]}/users/me")
+    [ "$me" = '{"username":"john"}' ] || die "$b: GET /users/me with the cookie gave: $me"
+done
+COOKIE=${B_COOKIE[tracksd]}
 
 # --- measurements ------------------------------------------------------------------
 
-WRK_DATA=$TMP/wrk.tsv     # server request conns run rps p50_us p99_us status_err socket_err
+WRK_DATA=$TMP/wrk.tsv     # server request conns run rps p50_us p99_us status_err socket_err cpu_us_per_request
 CHECK_DATA=$TMP/check.tsv # server request conns served first_p50_ms first_p100_ms
 : >"$WRK_DATA"
 : >"$CHECK_DATA"
+
+# The server's CPU time (user + system, all threads) in clock ticks: CPU per request
+# is steadier than req/s when other jobs share the machine.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # Waits until everything the server has queued is answered (its queue is FIFO).
 drain() { curl -s -o /dev/null -m 300 "http://$1/" || true; }
@@ -147,17 +213,21 @@ drain() { curl -s -o /dev/null -m 300 "http://$1/" || true; }
 run_wrk() {
     local server=$1 addr=$2 request=$3 conns=$4 run=$5 timeout=$6
     shift 6
-    local threads=$((conns < 2 ? conns : 2)) out line
+    local threads=$((conns < 2 ? conns : 2)) out line path=${request#* } pid cpu0
+    path=${path%% *} # "GET /users/me (mixed)" -> /users/me
+    pid=${B_PID[$server]:-$HELLO_PID}
+    cpu0=$(cpu_ticks "$pid")
     out=$(wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout "$timeout" --latency \
-        -s "$LUA" "$@" "http://$addr${request#* }") || die "wrk failed: $out"
+        -s "$LUA" "$@" "http://$addr$path") || die "wrk failed: $out"
+    local cpu=$(($(cpu_ticks "$pid") - cpu0))
     line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line from wrk: $out"
     local requests duration_us p50_us p99_us status_errors socket_errors
     local connect_errors read_errors write_errors timeouts
     eval "$(sed 's/^BENCH //' <<<"$line")"
     awk -v s="$server" -v q="$request" -v c="$conns" -v r="$run" -v n="$requests" \
         -v d="$duration_us" -v p50="$p50_us" -v p99="$p99_us" -v se="$status_errors" \
-        -v ke="$socket_errors" \
-        'BEGIN { printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", s, q, c, r, n / (d / 1e6), p50, p99, se, ke }' \
+        -v ke="$socket_errors" -v cpu="$cpu" -v hz="$CLK_TCK" \
+        'BEGIN { printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.2f\n", s, q, c, r, n / (d / 1e6), p50, p99, se, ke, (n > 0) ? cpu / hz * 1e6 / n : 0 }' \
         >>"$WRK_DATA"
     say "  $server $request c=$conns run $run: $requests requests, p99 ${p99_us}us, errors: status $status_errors, connect $connect_errors, read $read_errors, write $write_errors, timeout $timeouts"
 }
@@ -179,8 +249,22 @@ run_check() {
 LOG_SAMPLE=
 truncate_logs() {
     if [ -z "$LOG_SAMPLE" ]; then LOG_SAMPLE=$(grep -v '^GET / ' "$TMP/tracksd.log" | tail -n 1); fi
-    : >"$TMP/tracksd.log"
+    for b in "${BUILDS[@]}"; do : >"$TMP/$b.log"; done
     : >"$TMP/hello.log"
+}
+rotate() { # N WORDS... -> the words, starting from the N-th (cyclically)
+    local n=$1
+    shift
+    local i k=$((($n - 1) % $#))
+    for ((i = 0; i < $#; i++)); do
+        local j=$(((k + i) % $# + 1))
+        echo "${!j}"
+    done
+}
+# The other builds (static, baseline) run at these connection counts only.
+other_builds() { # CONNS -> names
+    local b
+    case " $BUILD_CONNS " in *" $1 "*) for b in "${BUILDS[@]:1}"; do echo "$b"; done ;; esac
 }
 
 COOKIE_HEADER="Cookie: $COOKIE"
@@ -188,10 +272,13 @@ GET_REQUESTS=("GET /tracks" "GET /users/me")
 for request in "${GET_REQUESTS[@]}"; do
     for c in $CONNS; do
         say "$request, $c connections"
-        # Interleave tracksd and hello runs so both see the same machine noise.
+        # Interleave the builds' and hello's runs so all see the same machine noise; the
+        # builds' order rotates from run to run, so that none always follows the same one.
         for ((run = 1; run <= RUNS; run++)); do
-            run_wrk tracksd "$TRACKSD_ADDR" "$request" "$c" "$run" 2s -H "$COOKIE_HEADER"
-            drain "$TRACKSD_ADDR"
+            for b in $(rotate "$run" tracksd $(other_builds "$c")); do
+                run_wrk "$b" "${B_ADDR[$b]}" "$request" "$c" "$run" 2s -H "Cookie: ${B_COOKIE[$b]}"
+                drain "${B_ADDR[$b]}"
+            done
             run_wrk hello "$HELLO_ADDR" "$request" "$c" "$run" 2s -H "$COOKIE_HEADER"
             drain "$HELLO_ADDR"
             truncate_logs
@@ -204,6 +291,24 @@ done
 
 LOGIN_FORM="username=john&password=password"
 FORM_TYPE="application/x-www-form-urlencoded"
+
+# The mixed row: GET /users/me at 16 connections while 2 other connections log in back
+# to back with the real hash, for every build, interleaved.
+MIXED_CONNS=16
+MIXED_LOGINS=2
+say "mixed: GET /users/me, $MIXED_CONNS connections, while $MIXED_LOGINS connections log in"
+for ((run = 1; run <= RUNS; run++)); do
+    for b in $(rotate "$run" "${BUILDS[@]}"); do
+        BENCH_METHOD=POST BENCH_BODY=$LOGIN_FORM BENCH_CONTENT_TYPE=$FORM_TYPE \
+            run_wrk "$b" "${B_ADDR[$b]}" "POST /login (mixed)" "$MIXED_LOGINS" "$run" 60s &
+        logins=$!
+        run_wrk "$b" "${B_ADDR[$b]}" "GET /users/me (mixed)" "$MIXED_CONNS" "$run" 10s \
+            -H "Cookie: ${B_COOKIE[$b]}"
+        wait "$logins" || die "$b: the mixed row's login wrk failed"
+        drain "${B_ADDR[$b]}"
+        truncate_logs
+    done
+done
 if [ "$LOGIN" != 0 ]; then
     for c in $CONNS; do
         say "POST /login, $c connections"
@@ -221,6 +326,7 @@ if [ "$LOGIN" != 0 ]; then
 fi
 
 sleep 1
+for b in "${BUILDS[@]}"; do B_LOAD_RSS[$b]=$(mem_kib "${B_PID[$b]}" VmRSS); done
 LOAD_RSS=$(mem_kib "$TRACKSD_PID" VmRSS)
 LOAD_HWM=$(mem_kib "$TRACKSD_PID" VmHWM)
 HELLO_LOAD_RSS=$(mem_kib "$HELLO_PID" VmRSS)
@@ -232,6 +338,22 @@ say "exec to first 200 ($STARTS starts each)"
 eval "$("$CONNCHECK" startup --runs "$STARTS" -- "$BIN" serve --config "$TMP/startup.toml" \
     --listen '{addr}' | sed 's/^/T_/; s/ / T_/g')"
 eval "$("$CONNCHECK" startup --runs "$STARTS" -- "$HELLO" '{addr}' | sed 's/^/H_/; s/ / H_/g')"
+
+# One 600,000-round hash, wall clock of `hash-password` (process start included),
+# median of 3 per build, interleaved.
+say "one password hash per build (3 each)"
+HASH_TIMES=$TMP/hash.tsv
+: >"$HASH_TIMES"
+for i in 1 2 3; do
+    for b in "${BUILDS[@]}"; do
+        t0=$(date +%s%N)
+        echo password | "${BUILD_BIN[$b]}" hash-password >/dev/null 2>&1
+        printf '%s\t%s\n' "$b" $((($(date +%s%N) - t0) / 1000000)) >>"$HASH_TIMES"
+    done
+done
+for b in "${BUILDS[@]}"; do
+    B_LOGIN_MS[$b]=$(awk -F'\t' -v b="$b" '$1 == b { print $2 }' "$HASH_TIMES" | sort -n | sed -n 2p)
+done
 
 BIN_SIZE=$(stat -c %s "$BIN")
 HELLO_SIZE=$(stat -c %s "$HELLO")
@@ -321,3 +443,103 @@ echo "| exec to first 200, median of $STARTS (min–max) | $T_startup_ms_median 
 echo "| stripped binary size | $BIN_SIZE B | $HELLO_SIZE B | ≤ 1,500,000 B | $(verdict le "$BIN_SIZE" 1500000) |"
 echo
 echo "Idle VmHWM was $(mib "$IDLE_HWM"). A tracksd log line under load: \`${LOG_SAMPLE:-none}\`."
+
+# --- the builds side by side, the mixed row, the baseline ----------------------------
+
+# ratios NUM DEN REQUEST CONNS -> "ratio-of-medians (min–max of the per-run ratios)"
+ratios() {
+    awk -F'\t' -v a="$1" -v b="$2" -v q="$3" -v c="$4" '
+        $2 == q && $3 == c && $1 == a { x[$4] = $5 }
+        $2 == q && $3 == c && $1 == b { y[$4] = $5 }
+        END {
+            n = 0
+            for (r in x) if ((r in y) && y[r] > 0) { v[++n] = x[r] / y[r] }
+            if (n == 0) { print "—"; exit }
+            lo = hi = v[1]
+            for (i = 2; i <= n; i++) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i] }
+            printf "(%.2f–%.2f)", lo, hi
+        }' "$WRK_DATA"
+}
+ratio_of_medians() { # NUM DEN REQUEST CONNS
+    local a b
+    read -r a _ _ <<<"$(stats "$1" "$3" "$4" 5)"
+    read -r b _ _ <<<"$(stats "$2" "$3" "$4" 5)"
+    awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "—" }'
+}
+label() { case $1 in tracksd) echo "glibc (\`make build\`)" ;; static) echo "static musl (\`make static\`)" ;; baseline) echo "baseline ${base_rev:0:7}" ;; *) echo "$1" ;; esac; }
+
+if [ ${#BUILDS[@]} -gt 1 ]; then
+    echo
+    echo "Builds side by side (interleaved runs; ratio = ratio of the req/s medians, with the range"
+    echo "of the per-run ratios; CPU µs/req = the server's user + system CPU time over its requests):"
+    echo
+    header="| request | conns |"
+    rule="|---|---:|"
+    for b in "${BUILDS[@]}"; do header+=" $(label "$b") req/s | p99 ms | CPU µs/req |"; rule+="---:|---:|---:|"; done
+    for b in "${BUILDS[@]:1}"; do header+=" $b/glibc |"; rule+="---:|"; done
+    echo "$header"
+    echo "$rule"
+    for request in "${GET_REQUESTS[@]}"; do
+        for c in $BUILD_CONNS; do
+            line="| \`$request\` | $c |"
+            for b in "${BUILDS[@]}"; do
+                read -r rps rps_min rps_max <<<"$(stats "$b" "$request" "$c" 5)"
+                read -r p99 _ _ <<<"$(stats "$b" "$request" "$c" 7)"
+                read -r cpu cpu_min cpu_max <<<"$(stats "$b" "$request" "$c" 10)"
+                line+=" $(fmt_rps "$rps" "$rps_min" "$rps_max") | $(ms "$p99") | $(awk -v m="$cpu" -v a="$cpu_min" -v b="$cpu_max" 'BEGIN { printf "%.1f (%.1f–%.1f)", m, a, b }') |"
+            done
+            for b in "${BUILDS[@]:1}"; do
+                line+=" $(ratio_of_medians "$b" tracksd "$request" "$c") $(ratios "$b" tracksd "$request" "$c") |"
+            done
+            echo "$line"
+        done
+    done
+fi
+
+echo
+echo "Mixed row: \`GET /users/me\` at $MIXED_CONNS connections while $MIXED_LOGINS more connections log in"
+echo "back to back (600,000-round hashes), both for ${SECS} s:"
+echo
+echo "| build | GET req/s | GET p50 ms | GET p99 ms | GET errors | logins/s | login p50 ms | login errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for b in "${BUILDS[@]}"; do
+    read -r rps rps_min rps_max <<<"$(stats "$b" "GET /users/me (mixed)" "$MIXED_CONNS" 5)"
+    read -r p50 _ _ <<<"$(stats "$b" "GET /users/me (mixed)" "$MIXED_CONNS" 6)"
+    read -r p99 p99_min p99_max <<<"$(stats "$b" "GET /users/me (mixed)" "$MIXED_CONNS" 7)"
+    errs=$(($(sum "$b" "GET /users/me (mixed)" "$MIXED_CONNS" 8) + $(sum "$b" "GET /users/me (mixed)" "$MIXED_CONNS" 9)))
+    read -r lps lps_min lps_max <<<"$(stats "$b" "POST /login (mixed)" "$MIXED_LOGINS" 5)"
+    read -r lp50 _ _ <<<"$(stats "$b" "POST /login (mixed)" "$MIXED_LOGINS" 6)"
+    lerrs=$(($(sum "$b" "POST /login (mixed)" "$MIXED_LOGINS" 8) + $(sum "$b" "POST /login (mixed)" "$MIXED_LOGINS" 9)))
+    echo "| $(label "$b") | $(fmt_rps "$rps" "$rps_min" "$rps_max") | $(ms "$p50") | $(fmt_ms_range "$p99" "$p99_min" "$p99_max") | $errs | $(awk -v m="$lps" -v a="$lps_min" -v b="$lps_max" 'BEGIN { printf "%.1f (%.1f–%.1f)", m, a, b }') | $(ms "$lp50") | $lerrs |"
+done
+
+if [ -n "$BASELINE" ]; then
+    echo
+    echo "This build against the baseline ${base_rev:0:7} (\`BENCH_BASELINE=$BASELINE\`), interleaved in this run:"
+    echo
+    echo "| row | this build req/s | baseline req/s | this/baseline | target | CPU µs/req this / baseline |"
+    echo "|---|---:|---:|---:|---|---:|"
+    for request in "GET /users/me" "GET /tracks"; do
+        for c in $BUILD_CONNS; do
+            read -r a a_min a_max <<<"$(stats tracksd "$request" "$c" 5)"
+            read -r b b_min b_max <<<"$(stats baseline "$request" "$c" 5)"
+            r=$(ratio_of_medians tracksd baseline "$request" "$c")
+            read -r ca _ _ <<<"$(stats tracksd "$request" "$c" 10)"
+            read -r cb _ _ <<<"$(stats baseline "$request" "$c" 10)"
+            echo "| \`$request\`, $c conns | $(fmt_rps "$a" "$a_min" "$a_max") | $(fmt_rps "$b" "$b_min" "$b_max") | $r $(ratios tracksd baseline "$request" "$c") | ≥ 0.95 $(verdict le 0.95 "$r") | $ca / $cb |"
+        done
+    done
+    r=$(ratio_of_medians tracksd baseline "GET /users/me (mixed)" "$MIXED_CONNS")
+    read -r a _ _ <<<"$(stats tracksd "GET /users/me (mixed)" "$MIXED_CONNS" 5)"
+    read -r b _ _ <<<"$(stats baseline "GET /users/me (mixed)" "$MIXED_CONNS" 5)"
+    echo "| mixed row \`GET /users/me\` | $(fmt_rps "$a" "$a" "$a") | $(fmt_rps "$b" "$b" "$b") | $r $(ratios tracksd baseline "GET /users/me (mixed)" "$MIXED_CONNS") | — | — |"
+fi
+
+echo
+echo "| footprint per build | $(for b in "${BUILDS[@]}"; do printf '%s | ' "$(label "$b")"; done)"
+echo "|---|$(for b in "${BUILDS[@]}"; do printf -- '---:|'; done)"
+echo "| stripped binary size | $(for b in "${BUILDS[@]}"; do printf '%s B | ' "$(stat -c %s "${BUILD_BIN[$b]}")"; done)"
+echo "| RSS idle (VmRSS after start) | $(for b in "${BUILDS[@]}"; do printf '%s | ' "$(mib "${B_IDLE_RSS[$b]}")"; done)"
+echo "| RSS after the load (VmRSS) | $(for b in "${BUILDS[@]}"; do printf '%s | ' "$(mib "${B_LOAD_RSS[$b]}")"; done)"
+echo "| one 600,000-round hash (\`hash-password\`, median of 3) | $(for b in "${BUILDS[@]}"; do printf '%s ms | ' "${B_LOGIN_MS[$b]}"; done)"
+

@@ -25,7 +25,8 @@ DESCRIPTION
     check-config   Validate a config file and exit: 0 if valid, 2 with one line
                    naming file, key and reason if not.
     hash-password  Read one password line from stdin, print its PHC hash for a
-                   [[users]] password_hash entry.
+                   [[users]] password_hash entry, and on stderr how long
+                   one hash took (each login costs about that).
 
 OPTIONS
     --config PATH      Configuration file (TOML).
@@ -205,9 +206,19 @@ fn hash_password(args: &Args) -> Result<(), StartupError> {
     if password.is_empty() {
         return Err(StartupError::Usage("empty password on stdin".into()));
     }
+    let started = std::time::Instant::now();
     let phc = crate::passwords::hash_password(password, iterations)
         .map_err(|e| StartupError::Usage(format!("cannot read random bytes: {e}")))?;
+    let took = started.elapsed();
     println!("{phc}");
+    // On stderr, so that `$(… | tracksd hash-password)` still captures the hash alone.
+    // Every login costs about this much of the server's CPU, so the owner picks
+    // --iterations from it (README: "Users and passwords").
+    eprintln!(
+        "tracksd: one hash of {iterations} iterations took {} ms on this machine \
+         (each login costs about that; keep it under 1000 ms)",
+        took.as_millis()
+    );
     Ok(())
 }
 

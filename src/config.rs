@@ -100,7 +100,7 @@ pub struct Config {
     /// connections (see `ballast.rs`).
     pub ballast: bool,
     /// `[server] login_threads`: threads that compute password hashes, at the
-    /// lowest priority (default: half the CPUs, at least 1).
+    /// lowest priority (default 1: a flood of logins costs at most one core).
     pub login_threads: usize,
     /// `[server] login_queue`: logins that may wait for a hashing thread; one more
     /// is answered 503 with `Retry-After` (default 8).
@@ -244,10 +244,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             .integer("health_probe_interval_ms", 1_000, 3_600_000)?
             .unwrap_or(5_000) as u64;
         let ballast = s.boolean("ballast")?.unwrap_or(true);
-        let half_the_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
-        let login_threads = s
-            .integer("login_threads", 1, 64)?
-            .map_or(half_the_cpus.max(1), |n| n as usize);
+        let login_threads = s.integer("login_threads", 1, 64)?.unwrap_or(1) as usize;
         let login_queue = s.integer("login_queue", 0, 1024)?.unwrap_or(8) as usize;
         s.finish()?;
         (

@@ -14,8 +14,60 @@ pub const HEALTH_PROBE: &str = "healthz.probe";
 /// The cookie name `src/openapi.json` names in its `APIKeyCookie` security scheme.
 const DOCUMENTED_COOKIE: &str = "my_session_id";
 
-/// The checked-in OpenAPI document (its `info.version` is filled in at run time).
-const OPENAPI_SOURCE: &str = include_str!("openapi.json");
+/// The checked-in OpenAPI document (its `info.version` is filled in at run
+/// time), without the whitespace between its tokens: the readable file stays in
+/// the repository, the binary carries half the bytes.
+const OPENAPI_SOURCE: &str = {
+    const PRETTY: &[u8] = include_bytes!("openapi.json");
+    // Used once, through the `&'static str` below: never copied.
+    #[allow(clippy::large_const_arrays)]
+    const COMPACT: [u8; compact_json_len(PRETTY)] = compact_json(PRETTY);
+    match std::str::from_utf8(&COMPACT) {
+        Ok(text) => text,
+        Err(_) => panic!("src/openapi.json is not UTF-8"),
+    }
+};
+
+/// How long `json` is without whitespace outside its strings.
+const fn compact_json_len(json: &[u8]) -> usize {
+    let (mut i, mut n, mut in_string, mut escaped) = (0, 0, false, false);
+    while i < json.len() {
+        let b = json[i];
+        if in_string || !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            n += 1;
+        }
+        (in_string, escaped) = string_state(b, in_string, escaped);
+        i += 1;
+    }
+    n
+}
+
+/// `json` without whitespace outside its strings (`N` from [`compact_json_len`]).
+const fn compact_json<const N: usize>(json: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let (mut i, mut n, mut in_string, mut escaped) = (0, 0, false, false);
+    while i < json.len() {
+        let b = json[i];
+        if in_string || !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            out[n] = b;
+            n += 1;
+        }
+        (in_string, escaped) = string_state(b, in_string, escaped);
+        i += 1;
+    }
+    out
+}
+
+/// Whether the byte after `b` is inside a JSON string, and escaped.
+const fn string_state(b: u8, in_string: bool, escaped: bool) -> (bool, bool) {
+    match (in_string, escaped, b) {
+        (true, true, _) => (true, false),
+        (true, false, b'\\') => (true, true),
+        (true, false, b'"') => (false, false),
+        (false, _, b'"') => (true, false),
+        _ => (in_string, false),
+    }
+}
 
 /// The `/healthz` body; fields in this order on the wire.
 #[derive(serde::Serialize)]

@@ -5,9 +5,11 @@ use std::fmt;
 use std::io;
 use std::sync::OnceLock;
 
-use pbkdf2::password_hash::phc;
-use pbkdf2::password_hash::{CustomizedPasswordHasher, PasswordVerifier};
-use pbkdf2::{Algorithm, Params, Pbkdf2};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::random;
 
@@ -24,74 +26,154 @@ pub const MAX_ITERATIONS: u32 = 10_000_000;
 /// Accepted derived-key lengths in bytes.
 const OUTPUT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
 
+/// Accepted salt lengths in bytes.
+const SALT_LEN_RANGE: std::ops::RangeInclusive<usize> = 8..=64;
+
 /// Derived-key length for new hashes (SHA-256's output size).
 const NEW_OUTPUT_LEN: usize = 32;
 
 /// Salt length for new hashes, as the PHC spec recommends.
 const SALT_LEN: usize = 16;
 
+/// The PHC algorithm identifier this module implements.
+const ALGORITHM: &str = "pbkdf2-sha256";
+
 /// Hash of a random password that was discarded right after hashing, with
 /// the default parameters, so checking against it costs what a real check
 /// costs.
 const DUMMY_PHC: &str = "$pbkdf2-sha256$i=600000,l=32$u4RJcUgHdAAltcgQjRABng$nG6HcP3vT3cLVSMhq5lT3VkS+ROw1XSogaRX3uFax2Y";
 
-/// A parsed, validated PHC hash; `parse` is the only way in.
-#[derive(Clone, Debug)]
-pub struct PasswordHash(phc::PasswordHash, Params);
+/// A parsed, validated PBKDF2-HMAC-SHA256 PHC hash; `parse` is the only way in.
+///
+/// Implemented on `hmac` and `sha2` directly (RFC 8018 §5.2, one block per 32
+/// bytes of output) rather than with the `pbkdf2` crate, whose PHC support
+/// brings SHA-512 and three more crates (about 35 KB of binary).
+#[derive(Clone)]
+pub struct PasswordHash {
+    iterations: u32,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHash")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
 
 impl PasswordHash {
-    /// Parses a `$pbkdf2-sha256$...` PHC string and checks that it carries a
-    /// salt and a hash and that `i` and `l` are within sane bounds
-    /// ([`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`], 16..=64 bytes).
+    /// Parses `$pbkdf2-sha256$i=<iterations>,l=<bytes>$<salt>$<hash>` (salt and
+    /// hash in unpadded standard base64) and checks that `i` and `l` are within
+    /// sane bounds ([`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`], 16..=64 bytes), that
+    /// the hash is `l` bytes long and the salt 8..=64 bytes.
     ///
     /// # Errors
     /// A short reason, which never quotes the salt or hash.
     pub fn parse(s: &str) -> Result<PasswordHash, String> {
-        let hash = phc::PasswordHash::new(s).map_err(|e| format!("not a valid PHC string: {e}"))?;
-        if hash.algorithm.as_str() != Algorithm::PBKDF2_SHA256_ID {
+        let not_phc = |why: &str| format!("not a valid PHC string: {why}");
+        let mut fields = s.split('$');
+        if fields.next() != Some("") {
+            return Err(not_phc("it must start with '$'"));
+        }
+        let algorithm = fields
+            .next()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| not_phc("no algorithm"))?;
+        if algorithm != ALGORITHM {
             return Err(format!(
-                "unsupported algorithm {:?}, expected {:?}",
-                hash.algorithm.as_str(),
-                Algorithm::PBKDF2_SHA256_ID
+                "unsupported algorithm {algorithm:?}, expected {ALGORITHM:?}"
             ));
         }
-        if hash.salt.is_none() {
-            return Err("missing salt".to_owned());
+        let params = fields
+            .next()
+            .ok_or_else(|| "missing parameters".to_owned())?;
+        let salt = fields.next().ok_or_else(|| "missing salt".to_owned())?;
+        let hash = fields.next().ok_or_else(|| "missing hash".to_owned())?;
+        if fields.next().is_some() {
+            return Err(not_phc("too many '$'-separated fields"));
         }
-        if hash.hash.is_none() {
-            return Err("missing hash".to_owned());
+        let (mut iterations, mut length) = (None, None);
+        for pair in params.split(',') {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("bad parameters: {pair:?} is not name=value"))?;
+            let slot = match name {
+                "i" => &mut iterations,
+                "l" => &mut length,
+                _ => return Err(format!("bad parameters: unknown parameter {name:?}")),
+            };
+            if slot.is_some() {
+                return Err(format!("bad parameters: {name} given twice"));
+            }
+            let number = (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| value.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(|| format!("bad parameters: {name}={value:?} is not a number"))?;
+            *slot = Some(number);
         }
-        // Also rejects a version field, unknown parameters, i below 1000 and
-        // a hash whose length differs from `l`.
-        let params = Params::try_from(&hash).map_err(|e| format!("bad parameters: {e}"))?;
-        if params.rounds() > MAX_ITERATIONS {
+        let iterations = iterations.ok_or_else(|| "bad parameters: no i".to_owned())?;
+        let length = length.ok_or_else(|| "bad parameters: no l".to_owned())?;
+        if iterations < u64::from(MIN_ITERATIONS) {
             return Err(format!(
-                "i={} is more than the maximum {MAX_ITERATIONS}",
-                params.rounds()
+                "bad parameters: i={iterations} is less than the minimum {MIN_ITERATIONS}"
             ));
         }
-        if !OUTPUT_LEN.contains(&params.output_len()) {
+        if iterations > u64::from(MAX_ITERATIONS) {
             return Err(format!(
-                "l={} is outside {}..={}",
-                params.output_len(),
+                "i={iterations} is more than the maximum {MAX_ITERATIONS}"
+            ));
+        }
+        if !OUTPUT_LEN.contains(&(length as usize)) {
+            return Err(format!(
+                "l={length} is outside {}..={}",
                 OUTPUT_LEN.start(),
                 OUTPUT_LEN.end()
             ));
         }
-        Ok(PasswordHash(hash, params))
+        let salt = B64
+            .decode(salt)
+            .map_err(|_| "the salt is not unpadded base64".to_owned())?;
+        if !SALT_LEN_RANGE.contains(&salt.len()) {
+            return Err(format!(
+                "the salt is {} bytes, expected {}..={}",
+                salt.len(),
+                SALT_LEN_RANGE.start(),
+                SALT_LEN_RANGE.end()
+            ));
+        }
+        let hash = B64
+            .decode(hash)
+            .map_err(|_| "the hash is not unpadded base64".to_owned())?;
+        if hash.len() as u64 != length {
+            return Err(format!("the hash is {} bytes, but l={length}", hash.len()));
+        }
+        Ok(PasswordHash {
+            iterations: iterations as u32,
+            salt,
+            hash,
+        })
     }
 
     /// The PBKDF2 iteration count, e.g. to warn about hashes weaker than
     /// [`DEFAULT_ITERATIONS`].
     pub fn iterations(&self) -> u32 {
-        self.1.rounds()
+        self.iterations
     }
 }
 
 impl fmt::Display for PasswordHash {
     /// Writes the PHC string back out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        write!(
+            f,
+            "${ALGORITHM}$i={},l={}${}${}",
+            self.iterations,
+            self.hash.len(),
+            B64.encode(&self.salt),
+            B64.encode(&self.hash)
+        )
     }
 }
 
@@ -99,18 +181,42 @@ fn invalid_input(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, reason)
 }
 
+/// PBKDF2-HMAC-SHA256 (RFC 8018 §5.2) of `password` into `out`.
+fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+    // Keyed once: each round clones the precomputed inner and outer states.
+    let keyed = Hmac::<Sha256>::new_from_slice(password).expect("HMAC takes any key length");
+    for (block, chunk) in out.chunks_mut(32).enumerate() {
+        let mut mac = keyed.clone();
+        mac.update(salt);
+        mac.update(&(block as u32 + 1).to_be_bytes());
+        let mut u = mac.finalize().into_bytes();
+        let mut t = u;
+        for _ in 1..iterations {
+            let mut mac = keyed.clone();
+            mac.update(&u);
+            u = mac.finalize().into_bytes();
+            for (t, u) in t.iter_mut().zip(u.iter()) {
+                *t ^= u;
+            }
+        }
+        chunk.copy_from_slice(&t[..chunk.len()]);
+    }
+}
+
 fn hash_with_salt(password: &str, salt: &[u8], iterations: u32) -> io::Result<String> {
-    if iterations > MAX_ITERATIONS {
+    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
         return Err(invalid_input(format!(
-            "iterations {iterations} is more than the maximum {MAX_ITERATIONS}"
+            "iterations {iterations} is outside {MIN_ITERATIONS}..={MAX_ITERATIONS}"
         )));
     }
-    let params = Params::new_with_output_len(iterations, NEW_OUTPUT_LEN)
-        .map_err(|e| invalid_input(format!("iterations {iterations}: {e}")))?;
-    let hash = Pbkdf2::SHA256
-        .hash_password_customized(password.as_bytes(), salt, None, None, params)
-        .map_err(|e| invalid_input(e.to_string()))?;
-    Ok(hash.to_string())
+    let mut hash = vec![0u8; NEW_OUTPUT_LEN];
+    pbkdf2_sha256(password.as_bytes(), salt, iterations, &mut hash);
+    Ok(PasswordHash {
+        iterations,
+        salt: salt.to_vec(),
+        hash,
+    }
+    .to_string())
 }
 
 /// Hashes `password` with a fresh 16-byte random salt and returns the PHC
@@ -125,14 +231,17 @@ pub fn hash_password(password: &str, iterations: u32) -> io::Result<String> {
     hash_with_salt(password, &salt, iterations)
 }
 
-/// Checks `password` against `hash`.
-///
-/// The derived keys are compared in constant time: password-hash's verifier
-/// compares `phc::Output`s, whose `PartialEq` is a constant-time comparison.
+/// Checks `password` against `hash`; the derived keys are compared in
+/// constant time.
 pub fn verify(hash: &PasswordHash, password: &str) -> bool {
-    Pbkdf2::SHA256
-        .verify_password(password.as_bytes(), &hash.0)
-        .is_ok()
+    let mut derived = vec![0u8; hash.hash.len()];
+    pbkdf2_sha256(
+        password.as_bytes(),
+        &hash.salt,
+        hash.iterations,
+        &mut derived,
+    );
+    derived.ct_eq(&hash.hash).into()
 }
 
 /// A password to be checked against a hash: the slow part of a login, built on

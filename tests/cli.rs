@@ -99,6 +99,7 @@ fn hash_password_prints_a_phc_string_that_config_accepts() {
         .args(["hash-password", "--iterations", "1000"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     child
@@ -109,6 +110,11 @@ fn hash_password_prints_a_phc_string_that_config_accepts() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("tracksd: one hash of 1000 iterations took ") && stderr.contains(" ms "),
+        "{stderr}"
+    );
     let phc = String::from_utf8(out.stdout).unwrap();
     assert!(phc.starts_with("$pbkdf2-sha256$i=1000,l=32$"), "{phc}");
     let hash = tracksd::passwords::PasswordHash::parse(phc.trim()).unwrap();

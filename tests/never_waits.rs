@@ -26,7 +26,7 @@ fn start_with_real_hash(wrapper: &[&str]) -> Server {
     let config = dir.join("tracksd.toml");
     let text = common::config_text(&dir, "").replace(common::FAST_JOHN_HASH, REAL_JOHN_HASH);
     std::fs::write(&config, text).unwrap();
-    Server::start_wrapped(&dir, &config, &[], wrapper)
+    Server::start_wrapped(&dir, &config, &[], wrapper).owning(dir)
 }
 
 /// Two clients log in back to back for `secs` while a third GETs; returns the

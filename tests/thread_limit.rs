@@ -59,7 +59,8 @@ fn start_limited(threads: u32, idle_ms: u32) -> Option<(Server, UnixDatagram)> {
         ("NOTIFY_SOCKET", notify.to_str().unwrap()),
         ("WATCHDOG_USEC", "1000000"),
     ];
-    Some((Server::start_wrapped(&dir, &config, &env, &wrapper), sock))
+    let server = Server::start_wrapped(&dir, &config, &env, &wrapper);
+    Some((server.owning(dir), sock))
 }
 
 /// Opens up to `n` connections from a thread of its own and holds them (those

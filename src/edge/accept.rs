@@ -37,22 +37,21 @@ struct Rebuild {
 /// Threads a tiny_http server starts: its accept thread and four pool threads.
 const SERVER_THREADS: usize = 5;
 
-/// Whether `n` more threads can be started now: starts that many, which end at
-/// once (nothing waits for them).
+/// Whether `n` more threads can be started now: starts that many, each held
+/// until all are started (so they count together), then all end at once
+/// (nothing waits for them).
 fn threads_available(n: usize) -> bool {
-    let (release, wait) = std::sync::mpsc::channel::<()>();
-    let wait = std::sync::Arc::new(std::sync::Mutex::new(wait));
+    let gate = std::sync::Arc::new(std::sync::RwLock::new(()));
+    let held = gate.write();
     let all = (0..n).all(|_| {
-        let wait = wait.clone();
+        let gate = gate.clone();
         std::thread::Builder::new()
             .name("probe".into())
             .stack_size(16 * 1024)
-            .spawn(move || {
-                let _ = wait.lock().map(|w| w.recv());
-            })
+            .spawn(move || drop(gate.read()))
             .is_ok()
     });
-    drop(release);
+    drop(held);
     all
 }
 

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Seek, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 /// Stuck connections that make the process recycle itself.
@@ -84,18 +84,47 @@ pub(crate) fn exec_again(listener: TcpListener, throttle: &[u8]) -> io::Error {
         libc::fcntl(FD, libc::F_SETFD, 0);
     }
     std::mem::forget(listener);
-    let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.args(std::env::args_os().skip(1))
-        .env("LISTEN_FDS", "1")
-        .env("LISTEN_PID", std::process::id().to_string())
-        .env_remove("LISTEN_FDNAMES");
+    let mut env: Vec<Vec<u8>> = std::env::vars_os()
+        .filter(|(k, _)| {
+            !matches!(
+                k.to_str(),
+                Some("LISTEN_FDS" | "LISTEN_PID" | "LISTEN_FDNAMES")
+            )
+        })
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+        .collect();
+    env.push(b"LISTEN_FDS=1".to_vec());
+    env.push(format!("LISTEN_PID={}", std::process::id()).into_bytes());
     match memfd_with(throttle) {
-        Ok(fd) => {
-            cmd.env(THROTTLE_FD, fd.to_string());
-        }
+        Ok(fd) => env.push(format!("{THROTTLE_FD}={fd}").into_bytes()),
         Err(e) => eprintln!("tracksd: recycling without the login throttle's state: {e}"),
     }
-    cmd.exec()
+    let args: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
+    execve(c"/proc/self/exe", &args, &env)
+}
+
+/// execve(2) with owned argument and environment strings (no NUL bytes in them
+/// can come from the OS). std's `Command` would do the same, at ~15 KB of code.
+fn execve(path: &std::ffi::CStr, args: &[Vec<u8>], env: &[Vec<u8>]) -> io::Error {
+    let to_c = |v: &[Vec<u8>]| -> Option<Vec<std::ffi::CString>> {
+        v.iter()
+            .map(|s| std::ffi::CString::new(s.clone()).ok())
+            .collect()
+    };
+    let (Some(args), Some(env)) = (to_c(args), to_c(env)) else {
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a NUL byte in args or environment",
+        );
+    };
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: NUL-terminated strings and NULL-terminated arrays that outlive the
+    // call; execve returns only on failure.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
 }
 
 /// A memfd (kept across exec) holding `bytes`, positioned at its start.

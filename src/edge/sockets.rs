@@ -20,8 +20,9 @@ const LISTEN_FDS_START: RawFd = 3;
 /// rebuilding its tiny-http server on the same socket.
 pub fn set_timeouts(listener: &TcpListener, timeout: Duration) -> io::Result<()> {
     let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        // `as _`: naming libc's time_t/suseconds_t warns (deprecated) on musl targets.
+        tv_sec: timeout.as_secs() as _,
+        tv_usec: timeout.subsec_micros() as _,
     };
     for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
         // SAFETY: a valid fd we own, and a pointer/length pair to a live timeval.

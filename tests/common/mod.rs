@@ -102,6 +102,12 @@ impl Server {
         server
     }
 
+    /// Hands `dir` to the server: it is removed when the server is dropped.
+    pub fn owning(mut self, dir: TempDir) -> Server {
+        self.owned_dir = Some(dir);
+        self
+    }
+
     /// Starts (or restarts) a server whose state is in `dir`.
     pub fn start_in(dir: &Path, extra: &str) -> Server {
         let config = dir.join("tracksd.toml");
