@@ -175,12 +175,14 @@ pub fn login(app: &mut App, req: &Request) -> Response {
         device_id: app.sids.next_sid(),
     });
     let now_secs = req.now_ms / 1000;
+    // The session cookie last: clients that keep headers in a map (a generated
+    // OpenAPI client does) keep the last Set-Cookie, and it is the one they need.
     Response::json(200, &json!({ "success": true }))
-        .with_header("Set-Cookie", app.cookies.set_cookie(&session, now_secs))
         .with_header(
             "Set-Cookie",
             app.cookies.set_device_cookie(&device, now_secs),
         )
+        .with_header("Set-Cookie", app.cookies.set_cookie(&session, now_secs))
         .with_header("Vary", "Cookie")
 }
 

@@ -193,10 +193,12 @@ impl Response {
         self
     }
 
-    /// The first value of a header, by case-insensitive name.
+    /// The last value of a header, by case-insensitive name: what a client that
+    /// keeps headers in a map sees (for `Set-Cookie` after a login: the session).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
+            .rev()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref())
     }

@@ -8,7 +8,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// The first fd systemd passes (`SD_LISTEN_FDS_START`).
@@ -115,6 +115,8 @@ pub(crate) fn retire_listener_fd(fd: RawFd, listener: SocketId) -> io::Result<()
 pub(crate) enum Shut {
     /// Reads return what is buffered, then EOF without waiting (a drain ends).
     Read,
+    /// Our side is done: the peer reads EOF after what we wrote.
+    Write,
     /// Reads return EOF and writes fail: its tiny_http thread ends.
     Both,
 }
@@ -164,14 +166,50 @@ pub(crate) fn room_to_write(fd: RawFd, peer: SocketAddr, len: usize) -> Option<b
     Some((queued.max(0) as usize) + 2 * len + 4096 <= (sndbuf.max(0) as usize) / 2)
 }
 
+/// Our own descriptor for the connection from `peer` to local `port`: a dup of one
+/// of tiny_http's, checked to be that connection after the dup (so a descriptor
+/// that tiny_http closed and another connection reused is never acted on).
+/// Closing it leaves the connection to tiny_http. Scans descriptors: workers only.
+pub(crate) fn own_connection(peer: SocketAddr, port: u16) -> Option<OwnedFd> {
+    connection_fds(port)
+        .into_iter()
+        .filter(|(p, _)| *p == peer)
+        .find_map(|(_, fd)| {
+            // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that we own.
+            let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            // SAFETY: `dup` is a fresh descriptor, owned from here on.
+            let owned = (dup >= 0).then(|| unsafe { OwnedFd::from_raw_fd(dup) })?;
+            (sock_addr(owned.as_raw_fd(), true) == Some(peer)
+                && sock_addr(owned.as_raw_fd(), false).map(|a| a.port()) == Some(port))
+            .then_some(owned)
+        })
+}
+
 /// Shuts down one descriptor's socket (it stays open for its owner to close).
 pub(crate) fn shut_fd(fd: RawFd, how: Shut) {
     let how = match how {
         Shut::Read => libc::SHUT_RD,
+        Shut::Write => libc::SHUT_WR,
         Shut::Both => libc::SHUT_RDWR,
     };
     // SAFETY: shutdown does not close the fd; its owner still does.
     unsafe { libc::shutdown(fd, how) };
+}
+
+/// Discards up to `most` bytes the peer sent that nobody read, without waiting.
+/// Closing a socket with unread bytes sends a reset instead of a FIN, and a reset
+/// can destroy a response the peer has not read yet.
+pub(crate) fn discard_unread(fd: RawFd, most: usize) {
+    let mut buf = [0u8; 4096];
+    let mut left = most;
+    while left > 0 {
+        // SAFETY: recv into a live buffer of its stated length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            return;
+        }
+        left = left.saturating_sub(n as usize);
+    }
 }
 
 /// Writes all of `bytes` to a connection's socket (blocking, bounded by the
@@ -197,9 +235,9 @@ pub(crate) fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
 /// `port`; returns how many. Scans our descriptors: workers only.
 pub(crate) fn shut_connections(peers: &[SocketAddr], port: u16, how: Shut) -> usize {
     let mut cut = 0;
-    for (peer, fd) in connection_fds(port) {
-        if peers.contains(&peer) {
-            shut_fd(fd, how);
+    for peer in peers {
+        if let Some(own) = own_connection(*peer, port) {
+            shut_fd(own.as_raw_fd(), how);
             cut += 1;
         }
     }

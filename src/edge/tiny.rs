@@ -84,20 +84,25 @@ pub(crate) fn respond_and_close(
             None,
         )
         .is_ok();
-    let fd = sockets::connection_fds(port)
-        .into_iter()
-        .find_map(|(p, fd)| (p == peer).then_some(fd));
-    let ok = match fd {
-        Some(fd) if printed => {
-            sockets::shut_fd(fd, Shut::Read);
+    let ok = match sockets::own_connection(peer, port) {
+        Some(own) if printed => {
+            use std::os::fd::AsRawFd;
+            let fd = own.as_raw_fd();
             let ok = sockets::write_all_fd(fd, &bytes).is_ok();
-            sockets::shut_fd(fd, Shut::Both);
+            // A FIN after the response, nothing left unread for the last close to
+            // answer with a reset (which could destroy the response in flight),
+            // and tiny_http's reads end: it parses nothing after this request.
+            sockets::shut_fd(fd, Shut::Write);
+            sockets::discard_unread(fd, 1 << 20);
+            sockets::shut_fd(fd, Shut::Read);
             ok
         }
-        _ => {
-            sockets::shut_connections(&[peer], port, Shut::Both);
+        Some(own) => {
+            use std::os::fd::AsRawFd;
+            sockets::shut_fd(own.as_raw_fd(), Shut::Both);
             false
         }
+        None => false,
     };
     // Writes nothing now; may drain (quickly: the socket is shut) or panic in
     // tiny_http's drain of an absurd Content-Length, which the caller catches.

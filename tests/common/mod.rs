@@ -327,9 +327,11 @@ impl HttpResponse {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The `name=value` part of the Set-Cookie header.
+    /// The `name=value` part of the session's Set-Cookie header: the last one
+    /// (a login sets the device cookie first).
     pub fn cookie(&self) -> Option<String> {
-        self.header("set-cookie")
+        self.headers_named("set-cookie")
+            .last()
             .map(|c| c.split(';').next().unwrap().to_owned())
     }
 }
