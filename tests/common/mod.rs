@@ -308,9 +308,12 @@ impl HttpResponse {
         }
     }
 
+    /// The last value of a header (what a client keeping headers in a map sees;
+    /// for `set-cookie` after a login: the session cookie).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
+            .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
