@@ -285,9 +285,10 @@ fn sock_addr(fd: RawFd, peer: bool) -> Option<SocketAddr> {
 /// only gets a CPU the handler loop is not asking for. Best effort: a sandbox
 /// that forbids it leaves the thread at normal priority.
 pub(crate) fn lower_this_threads_priority() {
-    // SAFETY: setpriority on our own thread id (Linux: per-thread nice).
+    // SAFETY: setpriority on our own thread id (Linux: per-thread nice). The
+    // raw syscall: a static musl build links no gettid() wrapper.
     unsafe {
-        let tid = libc::gettid();
+        let tid = libc::syscall(libc::SYS_gettid);
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
     }
 }
