@@ -131,8 +131,8 @@ fn execve(path: &std::ffi::CStr, args: &[Vec<u8>], env: &[Vec<u8>]) -> io::Error
 fn memfd_with(bytes: &[u8]) -> io::Result<RawFd> {
     // SAFETY: memfd_create with a NUL-terminated name returns a new fd we own.
     // The raw syscall, like gettid: a static musl build may link no wrapper.
-    let fd = unsafe { libc::syscall(libc::SYS_memfd_create, c"tracksd-throttle".as_ptr(), 0) }
-        as RawFd;
+    let fd =
+        unsafe { libc::syscall(libc::SYS_memfd_create, c"tracksd-throttle".as_ptr(), 0) } as RawFd;
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
