@@ -83,7 +83,9 @@ def main():
 
         r, _ = call("POST", "/login", "username=john&password=password",
                     {"Content-Type": "application/x-www-form-urlencoded"})
-        cookie = r.getheader("Set-Cookie").split(";")[0]
+        # The session cookie (a login also sets the device cookie first).
+        cookie = next(v.split(";")[0] for k, v in r.getheaders()
+                      if k.lower() == "set-cookie" and v.startswith("my_session_id="))
         writes = []
         for i in range(n + 1, n + 4):
             t = time.monotonic()

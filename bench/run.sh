@@ -187,7 +187,8 @@ for b in "${BUILDS[@]}"; do
     login_body=$(curl -s -D "$TMP/login.headers" -d username=john -d password=password \
         "http://${B_ADDR[$b]}/login")
     [ "$login_body" = '{"success":true}' ] || die "$b: login failed: $login_body"
-    B_COOKIE[$b]=$(sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' "$TMP/login.headers" | head -n 1)
+    # The session cookie (a login also sets the device cookie of the lockout rule).
+    B_COOKIE[$b]=$(sed -n 's/^[Ss]et-[Cc]ookie: *\(my_session_id=[^;]*\).*/\1/p' "$TMP/login.headers" | head -n 1)
     [ -n "${B_COOKIE[$b]}" ] || die "$b: no Set-Cookie in the login response"
     me=$(curl -s -H "Cookie: ${B_COOKIE[$b]}" "http://${B_ADDR[$b]}/users/me")
     [ "$me" = '{"username":"john"}' ] || die "$b: GET /users/me with the cookie gave: $me"
