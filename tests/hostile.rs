@@ -182,9 +182,9 @@ fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
     let before = settled_private_kib(&server, threads);
     // Private memory, not VmRSS: VmRSS also counts the binary's and libc's
     // file-backed pages, which grow as new code paths run and are not memory
-    // kept for anyone. Two rounds tell a one-time cost from one per connection.
+    // kept for anyone. Three rounds tell a one-time cost from one per connection.
     let mut after = Vec::new();
-    for round in 1..=2 {
+    for round in 1..=3 {
         let idle: Vec<TcpStream> = (0..2000)
             .map(|_| TcpStream::connect(server.addr).unwrap())
             .collect();
@@ -199,8 +199,8 @@ fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
         after.push(settled_private_kib(&server, threads));
     }
     println!(
-        "private memory (RssAnon) before: {before} KiB; after the connections closed: {} KiB, after a second round: {} KiB",
-        after[0], after[1]
+        "private memory (RssAnon) before: {before} KiB; after the connections closed: {} KiB, after a second round: {} KiB, after a third: {} KiB",
+        after[0], after[1], after[2]
     );
     // What stays is pages of the malloc arenas the connection threads used (at
     // most 8, `alloc::limit_arenas`) that still hold a live chunk: +0.8 to +1.4 MiB
@@ -212,12 +212,16 @@ fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
             round + 1
         );
     }
-    // Nothing is kept per connection: 512 bytes for each of 2000 would be 1 MiB.
+    // Nothing is kept per connection: 512 bytes for each of 2000 would be 1 MiB
+    // more after every round. The first two rounds may still be filling malloc
+    // arenas the threads share (one CI run: +1.0 MiB from the first to the second,
+    // then level: five floods in a row stay within 6.5-7.3 MiB), so the check is
+    // between the last two.
     assert!(
-        after[1] <= after[0] + 1024,
-        "the second round kept memory: {} KiB vs {} KiB after the first",
-        after[1],
-        after[0]
+        after[2] <= after[1] + 1024,
+        "the third round kept memory: {} KiB vs {} KiB after the second",
+        after[2],
+        after[1]
     );
     assert_eq!(server.get("/").status, 200);
 }
