@@ -234,7 +234,7 @@ pub fn client_addr(app: &App, req: &Request) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// The scheme the client used: `http` (tiny_http speaks nothing else), or the
+/// The scheme the client used: `http` (the server speaks nothing else), or the
 /// last `X-Forwarded-Proto` hop when the peer is a trusted proxy.
 fn client_scheme(app: &App, req: &Request) -> String {
     let from_proxy = req

@@ -25,6 +25,9 @@ pub(crate) struct Pending {
     pub(crate) must_reap: bool,
     /// Close the connection after answering (nothing after it can be trusted).
     pub(crate) close_after: bool,
+    /// The first request of a new connection (none from its peer within the
+    /// idle timeout, which closes any connection idle that long).
+    pub(crate) fresh: bool,
     pub(crate) started: Instant,
 }
 
@@ -44,6 +47,8 @@ pub(crate) struct Reply {
     pub(crate) peer: SocketAddr,
     pub(crate) must_reap: bool,
     pub(crate) close_after: bool,
+    /// The first response on a new connection: its send queue is empty.
+    pub(crate) first_on_new_connection: bool,
     pub(crate) log: LogEntry,
 }
 
@@ -76,6 +81,7 @@ pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
             peer,
             must_reap: _,
             close_after,
+            first_on_new_connection: _,
             log,
         } = reply;
         // A panic in tiny_http's drain (hostile Content-Length) must still end

@@ -119,9 +119,8 @@ impl HandlerLoop<'_> {
         let now = Instant::now();
         self.last_request = now;
         let peer = tiny::peer_of(&rq);
-        if self.peers.is_new(peer, self.idle_timeout)
-            && let Some(b) = &self.ballast
-        {
+        let fresh = self.peers.is_new(peer, self.idle_timeout);
+        if fresh && let Some(b) = &self.ballast {
             b.new_connection();
         }
         let seq = match self.conns.admit(peer, now) {
@@ -140,6 +139,7 @@ impl HandlerLoop<'_> {
             refusal: None,
             must_reap: false,
             close_after: false,
+            fresh,
             started: now,
         };
         if let Err(refusal) = framing::check(&p.req.headers) {
@@ -215,6 +215,7 @@ impl HandlerLoop<'_> {
             peer: p.peer,
             must_reap: p.must_reap,
             close_after: p.close_after,
+            first_on_new_connection: p.fresh && p.seq == 0,
             log,
         };
         if p.close_after {
@@ -229,30 +230,36 @@ impl HandlerLoop<'_> {
 
     /// Writes on the loop when that cannot block: the response is the
     /// connection's next (`conns` guarantees it), its body is read, and the
-    /// socket's send buffer has room for all of it (checked just before). Else
-    /// a worker writes it. A connection's descriptor is looked up (on a worker)
-    /// once it has made a second request: one-shot connections never are.
+    /// socket's send queue has room for all of it: either the connection is new
+    /// (its queue is empty) and the response small, or the queue was checked just
+    /// before. Else a worker writes it. A connection's descriptor is looked up (on
+    /// a worker) when a later response of it needs a worker.
     fn write(&mut self, reply: Reply) {
+        const SMALL: usize = 4 * 1024;
         let peer = reply.peer;
-        if !reply.must_reap
+        let inline = !reply.must_reap
             && !reply.close_after
-            && let Some(&fd) = self.fds.get(&peer)
-        {
-            match super::sockets::room_to_write(fd, peer, reply.log.bytes + 1024) {
-                Some(true) => {
-                    let ok = tiny::respond(reply.rq, reply.wire);
-                    return self.on_written(Written {
-                        peer,
-                        ok,
-                        closed: !ok,
-                        log: reply.log,
-                    });
+            && if reply.first_on_new_connection && reply.log.bytes <= SMALL {
+                true
+            } else if let Some(&fd) = self.fds.get(&peer) {
+                match super::sockets::room_to_write(fd, peer, reply.log.bytes + 1024) {
+                    Some(room) => room,
+                    None => {
+                        self.fds.remove(&peer);
+                        false
+                    }
                 }
-                Some(false) => {}
-                None => {
-                    self.fds.remove(&peer);
-                }
-            }
+            } else {
+                false
+            };
+        if inline {
+            let ok = tiny::respond(reply.rq, reply.wire);
+            return self.on_written(Written {
+                peer,
+                ok,
+                closed: !ok,
+                log: reply.log,
+            });
         }
         let wants_fd = !self.fds.contains_key(&peer) && !reply.close_after;
         self.workers.submit(flow::write_job(reply, self.cx.clone()));
