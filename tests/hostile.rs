@@ -169,7 +169,12 @@ fn bursts_of_new_keep_alive_connections_are_all_answered() {
         let p100 = results.iter().map(|(_, d)| *d).max().unwrap();
         println!("{n} new keep-alive connections: {answered}/{n} answered, slowest {p100:?}");
         assert_eq!(answered, n);
-        assert!(p100 < Duration::from_millis(100), "{p100:?}");
+        // Usually a few ms. The bound is the ballast's own: when a burst queues
+        // before any of it reaches the loop (which switches the ballast to fast
+        // rotation), the next slow rotation frees a thread within
+        // idle_timeout / 3 / (2 x 4 connections) = 208 ms (two fresh-clone CI
+        // runs: 207 and 208 ms). Without the ballast: 5.1 s, 30 of 64 unanswered.
+        assert!(p100 < Duration::from_millis(500), "{p100:?}");
     }
 }
 
