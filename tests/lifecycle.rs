@@ -232,7 +232,7 @@ fn every_request_of_a_busy_spell_is_logged_by_a_graceful_stop() {
                 for i in 0..250 {
                     let req = format!("GET /tracks/9{c}{i:03} HTTP/1.1\r\nHost: x\r\n\r\n");
                     s.write_all(req.as_bytes()).unwrap();
-                    read_one_response(&mut reader);
+                    common::read_response(&mut reader);
                 }
             })
         })
@@ -251,23 +251,6 @@ fn every_request_of_a_busy_spell_is_logged_by_a_graceful_stop() {
             assert!(log.contains(&line), "missing {line:?}");
         }
     }
-}
-
-/// Reads one response with a Content-Length body off a keep-alive connection.
-fn read_one_response(reader: &mut impl std::io::BufRead) {
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
 }
 
 #[test]
