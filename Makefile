@@ -39,7 +39,7 @@ build:
 run: build
 	$(BIN) serve
 
-## test: format, lints, unit + black-box tests, the README's curl examples, the systemd
+## test: format, lints, unit + black-box tests, the docs' curl examples, the systemd
 ## unit's sandbox score, `make install` into a scratch DESTDIR, /docs in a real browser,
 ## schemathesis and a generated client against a started server
 test: lint unit readme-curl security install-test browser-test api-fuzz client-check
@@ -73,9 +73,9 @@ api-fuzz:
 client-check:
 	$(CARGO) test --locked --test client -- --ignored
 
-## readme-curl: run every curl example of README.md against a started server
+## readme-curl: run every curl example of README.md and docs/*.md against a started server
 readme-curl: build
-	bash tests/readme_curl.sh $(BIN) README.md
+	bash tests/readme_curl.sh $(BIN) README.md docs/*.md
 
 ## bench: throughput, latency and footprint vs a bare tiny_http server (not part of test);
 ## BENCH_SECS=1 BENCH_RUNS=1 make bench for a quick check (see bench/run.sh)

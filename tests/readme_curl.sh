@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the curl examples of README.md against a freshly started server.
+# Runs the curl examples of README.md and docs/*.md against a freshly started server.
 #
-# In README.md, examples sit between `<!-- curl-examples:start -->` and
+# Usage: readme_curl.sh BINARY FILE... In each FILE, examples sit between `<!-- curl-examples:start -->` and
 # `<!-- curl-examples:end -->`. Every line starting with `curl ` is run (with
 # localhost:8000 pointed at the test server); a following line `# => PATTERN`
 # is the expected output, a bash glob (`*` matches anything).
 set -euo pipefail
-bin=$(realpath "$1"); readme=$(realpath "$2")
+bin=$(realpath "$1"); shift
+docs=(); for f in "$@"; do docs+=("$(realpath "$f")"); done
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 
@@ -31,7 +32,7 @@ while IFS= read -r line; do
         fail=$((fail+1)); echo "FAIL: $cmd"; echo "  want: $want"; echo "  got:  $last_out"; fi
       ran=0 ;;
   esac
-done < <(sed -n '/<!-- curl-examples:start -->/,/<!-- curl-examples:end -->/p' "$readme")
+done < <(for f in "${docs[@]}"; do sed -n '/<!-- curl-examples:start -->/,/<!-- curl-examples:end -->/p' "$f"; done)
 
 echo "readme-curl: $pass passed, $fail failed"
 [ "$fail" = 0 ] && [ "$pass" -gt 0 ]
