@@ -4,10 +4,7 @@ mod common;
 use std::process::Command;
 
 fn tracksd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracksd"));
-    c.env_remove("TRACKSD_LISTEN")
-        .env_remove("TRACKSD_STATE_DIR");
-    c
+    common::tracksd_command()
 }
 
 #[test]
