@@ -4,7 +4,10 @@ mod common;
 use std::process::Command;
 
 fn tracksd() -> Command {
-    common::tracksd_command()
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tracksd"));
+    c.env_remove("TRACKSD_LISTEN")
+        .env_remove("TRACKSD_STATE_DIR");
+    c
 }
 
 #[test]

@@ -3,12 +3,19 @@
 //! measured; the bounds are loose multiples of what a 2-core box shows.
 
 mod common;
-use common::{Latencies, Server, measure_gets, open_fds, proc_status, serial};
+use common::{Latencies, Server, measure_gets, open_fds, proc_status};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// These tests measure time and memory: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The demo user's real password hash (600,000 rounds), from config/tracksd.toml.
 const REAL_JOHN_HASH: &str = "$pbkdf2-sha256$i=600000,l=32$J6OVYIFWG0st2Tu4l04zew$BRnO8hg8KV/fmvn24ntOf5Xkt2Y7FBktDSiVD13G52E";

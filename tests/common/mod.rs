@@ -81,30 +81,6 @@ pub fn config_text(dir: &Path, extra: &str) -> String {
     )
 }
 
-/// The one way tests run the binary: `tracksd` with none of the variables that
-/// would point it somewhere else (listen address, state, credentials, systemd's
-/// notify and activation sockets) inherited from the environment the tests run in.
-pub fn tracksd_command() -> Command {
-    without_redirecting_env(Command::new(env!("CARGO_BIN_EXE_tracksd")))
-}
-
-fn without_redirecting_env(mut c: Command) -> Command {
-    for var in [
-        "TRACKSD_LISTEN",
-        "TRACKSD_STATE_DIR",
-        "CREDENTIALS_DIRECTORY",
-        "NOTIFY_SOCKET",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-        "LISTEN_FDS",
-        "LISTEN_PID",
-        "LISTEN_FDNAMES",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
-
 /// A running server process; killed on drop. A server made by [`Server::start`]
 /// owns its directory and removes it on drop (or hands it over with `kill`).
 pub struct Server {
@@ -153,11 +129,12 @@ impl Server {
         env: &[(&str, &str)],
         wrapper: &[&str],
     ) -> Server {
+        let bin = env!("CARGO_BIN_EXE_tracksd");
         let mut cmd = match wrapper {
-            [] => tracksd_command(),
+            [] => Command::new(bin),
             [program, args @ ..] => {
-                let mut c = without_redirecting_env(Command::new(program));
-                c.args(args).arg(env!("CARGO_BIN_EXE_tracksd"));
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
                 c
             }
         };
@@ -166,6 +143,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        cmd.env_remove("TRACKSD_LISTEN")
+            .env_remove("TRACKSD_STATE_DIR")
+            .env_remove("CREDENTIALS_DIRECTORY");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -475,46 +455,4 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
 /// Open descriptors of a process.
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-/// Tests of one file that measure time or memory take this lock, so they run one at a time.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Whether process `pid` is running: it exists and is not a zombie (a zombie keeps
-/// its `/proc/PID` until it is reaped, so existence alone proves nothing).
-pub fn process_running(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state is the first field after the parenthesised command name.
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    !matches!(state, None | Some('Z') | Some('X'))
-}
-
-impl Server {
-    /// Polls the server's log until a line contains `needle`, for at most `within`;
-    /// returns the log. Panics with the log if the line never comes.
-    pub fn wait_for_log(&self, needle: &str, within: Duration) -> String {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            let log = self.log();
-            if log.lines().any(|l| l.contains(needle)) {
-                return log;
-            }
-            if std::time::Instant::now() >= deadline {
-                panic!("no log line with {needle:?} within {within:?}; log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Whether the server's process is still running (not exited, not a zombie).
-    pub fn running(&self) -> bool {
-        process_running(self.child.id())
-    }
 }
