@@ -1,14 +1,7 @@
 //! Black-box tests of the command line.
 
 mod common;
-use std::process::Command;
-
-fn tracksd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracksd"));
-    c.env_remove("TRACKSD_LISTEN")
-        .env_remove("TRACKSD_STATE_DIR");
-    c
-}
+use common::tracksd;
 
 #[test]
 fn check_config_names_the_bad_key_in_one_line() {
