@@ -151,6 +151,15 @@ impl Route {
 /// Finds the route for a raw path and the raw text of its parameter, if any.
 pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
     ROUTES.iter().find_map(|route| {
+        // Most patterns have no parameter: one comparison instead of splitting
+        // every pattern on every request (that split was a tenth of the
+        // instructions of a `GET /users/me`, by callgrind).
+        if route.pattern == path {
+            return Some((route, None));
+        }
+        if !route.pattern.ends_with('}') {
+            return None;
+        }
         let mut param = None;
         let mut want = route.pattern.split('/');
         let mut got = path.split('/');
