@@ -214,6 +214,11 @@ fn admit<'r>(
 /// password check for a login that gets that far. The edge runs it off the
 /// handler loop and calls `handle` with the verdict in `req.password_verdict`.
 pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
+    // Only `POST /login` checks a password: every other request is answered
+    // without running `admit` a second time (the edge asks this of each one).
+    if req.method != Method::Post {
+        return None;
+    }
     match admit(app, req) {
         Ok((route, _, _)) if route.endpoint == Endpoint::Login => auth::password_check(app, req),
         _ => None,
