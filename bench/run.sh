@@ -19,6 +19,9 @@
 #   BENCH_KEEP_BASELINE=1  keeps target/bench-baseline for the next run (same REV: no rebuild)
 #   BENCH_EXTRA="NAME=PATH ..."  more tracksd binaries to compare, run like the static one
 #   BENCH_BUILD_CONNS="16"  connection counts at which the static and baseline builds run
+#   BENCH_NGINX=1        0 skips the nginx rows (the yardstick of issue 19: Debian's
+#                        nginx-light, one worker, access log off, the same JSON bodies as
+#                        static files); skipped with a note when nginx is not installed
 # Every tracksd build also gets the mixed row: `GET /users/me` at 16 connections while
 # 2 more connections log in back to back (real 600,000-round hashes).
 # Quick check: BENCH_SECS=1 BENCH_RUNS=1 BENCH_CHECK_SECS=1 BENCH_STARTS=3 make bench
@@ -167,6 +170,68 @@ for b in "${BUILDS[@]}"; do
     v=${b^^}_PID && B_PID[$b]=${!v}
 done
 start_server HELLO "$TMP/hello.log" 'listening on http://' "$HELLO" 127.0.0.1:0
+
+# --- nginx, the yardstick (issue 19) ---------------------------------------------------
+# One worker, access log off, GET /users/me and GET /tracks answered from static files
+# holding tracksd's own bodies, with its Content-Type. Its CPU is master + worker.
+NGINX=${BENCH_NGINX:-1}
+NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+NGINX_NOTE=
+if [ "$NGINX" = 0 ]; then
+    NGINX_NOTE="nginx rows skipped (BENCH_NGINX=0)."
+elif [ ! -x "$NGINX_BIN" ]; then
+    NGINX=0
+    NGINX_NOTE="nginx rows skipped: nginx is not installed (apt-get install nginx-light)."
+    say "$NGINX_NOTE"
+fi
+NGINX_PIDS=
+start_nginx() { # writes $TMP/nginx/, starts nginx on a free port; sets NGINX_ADDR, NGINX_PIDS
+    local dir=$TMP/nginx port i
+    mkdir -p "$dir"
+    chmod 711 "$TMP" # the worker runs as nobody
+    chmod 755 "$dir"
+    curl -sf -H "Cookie: ${B_COOKIE[tracksd]}" -o "$dir/me.json" "http://${B_ADDR[tracksd]}/users/me"
+    curl -sf -H "Cookie: ${B_COOKIE[tracksd]}" -o "$dir/tracks.json" "http://${B_ADDR[tracksd]}/tracks"
+    NGINX_TYPE=$(curl -s -D - -o /dev/null "http://${B_ADDR[tracksd]}/tracks" |
+        sed -n 's/^[Cc]ontent-[Tt]ype: *\([^\r]*\).*/\1/p')
+    chmod 644 "$dir"/*.json
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat >"$dir/nginx.conf" <<NGINX_CONF
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    types { }
+    default_type $NGINX_TYPE;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$port;
+        location = /users/me { alias $dir/me.json; }
+        location = /tracks { alias $dir/tracks.json; }
+        location = / { alias $dir/me.json; }
+    }
+}
+NGINX_CONF
+    "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" </dev/null >/dev/null 2>>"$dir/error.log" &
+    local master=$!
+    PIDS+=("$master")
+    NGINX_ADDR=127.0.0.1:$port
+    for ((i = 0; i < 500; i++)); do
+        curl -sf -o /dev/null "http://$NGINX_ADDR/users/me" && break
+        kill -0 "$master" 2>/dev/null || die "nginx exited at start: $(cat "$dir/error.log")"
+        sleep 0.01
+    done
+    NGINX_PIDS="$master $(cat "/proc/$master/task/$master/children")"
+    say "nginx on $NGINX_ADDR (pids $NGINX_PIDS), Content-Type $NGINX_TYPE"
+}
 for b in "${BUILDS[@]}"; do say "$b (${BUILD_BIN[$b]}) on ${B_ADDR[$b]} (pid ${B_PID[$b]})"; done
 say "hello on $HELLO_ADDR (pid $HELLO_PID)"
 
@@ -194,6 +259,7 @@ for b in "${BUILDS[@]}"; do
     [ "$me" = '{"username":"john"}' ] || die "$b: GET /users/me with the cookie gave: $me"
 done
 COOKIE=${B_COOKIE[tracksd]}
+[ "$NGINX" = 0 ] || start_nginx
 
 # --- measurements ------------------------------------------------------------------
 
@@ -205,7 +271,11 @@ CHECK_DATA=$TMP/check.tsv # server request conns served first_p50_ms first_p100_
 # The server's CPU time (user + system, all threads) in clock ticks: CPU per request
 # is steadier than req/s when other jobs share the machine.
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_ticks() { # PID... -> their user + system ticks, summed
+    local p t=0
+    for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+    echo "$t"
+}
 
 # Waits until everything the server has queued is answered (its queue is FIFO).
 drain() { curl -s -o /dev/null -m 300 "http://$1/" || true; }
@@ -217,10 +287,13 @@ run_wrk() {
     local threads=$((conns < 2 ? conns : 2)) out line path=${request#* } pid cpu0
     path=${path%% *} # "GET /users/me (mixed)" -> /users/me
     pid=${B_PID[$server]:-$HELLO_PID}
-    cpu0=$(cpu_ticks "$pid")
+    [ "$server" != nginx ] || pid=$NGINX_PIDS
+    # shellcheck disable=SC2086 # nginx: several pids
+    cpu0=$(cpu_ticks $pid)
     out=$(wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout "$timeout" --latency \
         -s "$LUA" "$@" "http://$addr$path") || die "wrk failed: $out"
-    local cpu=$(($(cpu_ticks "$pid") - cpu0))
+    # shellcheck disable=SC2086
+    local cpu=$(($(cpu_ticks $pid) - cpu0))
     line=$(grep '^BENCH ' <<<"$out") || die "no BENCH line from wrk: $out"
     local requests duration_us p50_us p99_us status_errors socket_errors
     local connect_errors read_errors write_errors timeouts
@@ -282,6 +355,9 @@ for request in "${GET_REQUESTS[@]}"; do
             done
             run_wrk hello "$HELLO_ADDR" "$request" "$c" "$run" 2s -H "$COOKIE_HEADER"
             drain "$HELLO_ADDR"
+            if [ "$NGINX" != 0 ]; then
+                run_wrk nginx "$NGINX_ADDR" "$request" "$c" "$run" 2s -H "$COOKIE_HEADER"
+            fi
             truncate_logs
         done
         run_check tracksd "$TRACKSD_ADDR" "$request" "$c" "$CHECK_SECS" --header "$COOKIE_HEADER"
@@ -544,3 +620,50 @@ echo "| RSS idle (VmRSS after start) | $(for b in "${BUILDS[@]}"; do printf '%s 
 echo "| RSS after the load (VmRSS) | $(for b in "${BUILDS[@]}"; do printf '%s | ' "$(mib "${B_LOAD_RSS[$b]}")"; done)"
 echo "| one 600,000-round hash (\`hash-password\`, median of 3) | $(for b in "${BUILDS[@]}"; do printf '%s ms | ' "${B_LOGIN_MS[$b]}"; done)"
 
+
+# --- nginx, the yardstick: issue 19's ratios -----------------------------------------
+
+echo
+if [ "$NGINX" = 0 ]; then
+    echo "$NGINX_NOTE"
+else
+    echo "tracksd (glibc) against nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*nginx/||') (one worker, access log off, the same"
+    echo "bodies as static files with Content-Type \`$NGINX_TYPE\`), interleaved in this run. CPU µs/req ="
+    echo "user + system CPU of the server process(es) (nginx: master + worker) over the requests answered."
+    echo "Targets (issue 19) apply at 16 connections."
+    echo
+    echo "| request | conns | tracksd req/s | nginx req/s | req/s ratio | tracksd CPU µs/req | nginx CPU µs/req | CPU ratio | tracksd p99 ms | nginx p99 ms | p99 ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for request in "${GET_REQUESTS[@]}"; do
+        for c in $CONNS; do
+            read -r rps rps_min rps_max <<<"$(stats tracksd "$request" "$c" 5)"
+            read -r n_rps n_min n_max <<<"$(stats nginx "$request" "$c" 5)"
+            read -r cpu _ _ <<<"$(stats tracksd "$request" "$c" 10)"
+            read -r n_cpu _ _ <<<"$(stats nginx "$request" "$c" 10)"
+            read -r p99 _ _ <<<"$(stats tracksd "$request" "$c" 7)"
+            read -r n_p99 _ _ <<<"$(stats nginx "$request" "$c" 7)"
+            r_rps=$(awk -v a="$rps" -v b="$n_rps" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+            r_cpu=$(awk -v a="$cpu" -v b="$n_cpu" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+            r_p99=$(awk -v a="$p99" -v b="$n_p99" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+            if [ "$c" = 16 ]; then
+                r_rps+=" (≥ 0.55 $(verdict le 0.55 "$r_rps"))"
+                r_cpu+=" (≤ 1.8 $(verdict le "$r_cpu" 1.8))"
+                r_p99+=" (≤ 2 $(verdict le "$r_p99" 2))"
+            fi
+            echo "| \`$request\` | $c | $(fmt_rps "$rps" "$rps_min" "$rps_max") | $(fmt_rps "$n_rps" "$n_min" "$n_max") | $r_rps | $cpu | $n_cpu | $r_cpu | $(ms "$p99") | $(ms "$n_p99") | $r_p99 |"
+        done
+    done
+fi
+echo
+echo "The original FastAPI app is not in this repository, so this run has no row for it; issue 19's"
+echo "target (≥ 30× its req/s) is checked by hand against the figures in bench/results/."
+
+echo
+echo "| footprint target (issue 19) | measured | target | result |"
+echo "|---|---:|---:|---|"
+if [ "$STATIC" != 0 ]; then
+    s_size=$(stat -c %s "${BUILD_BIN[static]}")
+    echo "| static x86_64 binary size | $s_size B | ≤ 1,500,000 B | $(verdict le "$s_size" 1500000) |"
+    echo "| static build idle RSS | $(mib "${B_IDLE_RSS[static]}") | ≤ 1.5 MiB | $(verdict le "${B_IDLE_RSS[static]}" 1536) |"
+fi
+echo "| glibc build idle RSS | $(mib "${B_IDLE_RSS[tracksd]}") | ≤ 3 MiB | $(verdict le "${B_IDLE_RSS[tracksd]}" 3072) |"

@@ -151,6 +151,15 @@ impl Route {
 /// Finds the route for a raw path and the raw text of its parameter, if any.
 pub fn find_route(path: &str) -> Option<(&'static Route, Option<&str>)> {
     ROUTES.iter().find_map(|route| {
+        // Most patterns have no parameter: one comparison instead of splitting
+        // every pattern on every request (that split was a tenth of the
+        // instructions of a `GET /users/me`, by callgrind).
+        if route.pattern == path {
+            return Some((route, None));
+        }
+        if !route.pattern.ends_with('}') {
+            return None;
+        }
         let mut param = None;
         let mut want = route.pattern.split('/');
         let mut got = path.split('/');
@@ -205,6 +214,11 @@ fn admit<'r>(
 /// password check for a login that gets that far. The edge runs it off the
 /// handler loop and calls `handle` with the verdict in `req.password_verdict`.
 pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
+    // Only `POST /login` checks a password: every other request is answered
+    // without running `admit` a second time (the edge asks this of each one).
+    if req.method != Method::Post {
+        return None;
+    }
     match admit(app, req) {
         Ok((route, _, _)) if route.endpoint == Endpoint::Login => auth::password_check(app, req),
         _ => None,

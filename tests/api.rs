@@ -89,9 +89,7 @@ fn default_limit_comes_from_config() {
 fn request_log_has_no_query_strings() {
     let server = Server::start("");
     server.get("/tracks?q=secret-artist");
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let log = server.log();
-    assert!(log.contains("GET /tracks 200"), "{log}");
+    let log = server.wait_for_log("GET /tracks 200", std::time::Duration::from_secs(10));
     assert!(!log.contains("secret-artist"), "{log}");
 }
 

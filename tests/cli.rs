@@ -1,14 +1,7 @@
 //! Black-box tests of the command line.
 
 mod common;
-use std::process::Command;
-
-fn tracksd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracksd"));
-    c.env_remove("TRACKSD_LISTEN")
-        .env_remove("TRACKSD_STATE_DIR");
-    c
-}
+use common::tracksd;
 
 #[test]
 fn check_config_names_the_bad_key_in_one_line() {
@@ -120,4 +113,23 @@ fn hash_password_prints_a_phc_string_that_config_accepts() {
     let hash = tracksd::passwords::PasswordHash::parse(phc.trim()).unwrap();
     assert!(tracksd::passwords::verify(&hash, "s3cret pass"));
     assert!(!tracksd::passwords::verify(&hash, "s3cret pass\n"));
+}
+
+/// The harness's liveness check must see a killed server that nobody has
+/// reaped (a zombie, whose /proc entry is still there) as not running; the
+/// tests that ask "same process, still serving?" depend on it.
+#[test]
+fn a_killed_unreaped_server_is_not_running() {
+    let mut server = common::Server::start("");
+    let pid = server.child.id();
+    assert!(server.is_running());
+    // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let t = std::time::Instant::now();
+    while common::is_running(pid) {
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{pid}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!server.is_running());
 }

@@ -416,12 +416,9 @@ fn acknowledged_writes_survive_sigkill() {
 
 /// Runs the binary with `config` until it exits (20 s at most): exit code and stderr.
 fn run_to_exit(config: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tracksd"))
+    let mut child = common::tracksd()
         .arg("--config")
         .arg(config)
-        .env_remove("TRACKSD_LISTEN")
-        .env_remove("TRACKSD_STATE_DIR")
-        .env_remove("CREDENTIALS_DIRECTORY")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -68,7 +68,7 @@ fn watchdog_pings_while_the_loop_is_healthy() {
 /// systemd does (the caller keeps its own copy of the socket, as systemd does).
 fn spawn_activated(listener: &TcpListener, config: &std::path::Path) -> std::process::Child {
     let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
-    let mut cmd = std::process::Command::new("sh");
+    let mut cmd = common::clean(std::process::Command::new("sh"));
     cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_tracksd"))
         .arg("--config")
@@ -197,7 +197,7 @@ fn sigterm_answers_the_request_in_flight_and_exits_0() {
     // Act: SIGTERM, then the rest of the body.
     let t = Instant::now();
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
-    std::thread::sleep(Duration::from_millis(200));
+    server.wait_for_log("tracksd: stopping", Duration::from_secs(10));
     s.write_all(&body.as_bytes()[700..]).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -308,9 +308,7 @@ fn hostile_input_leaves_no_panic_message_and_sighup_reloads_without_stopping() {
         assert_eq!(server.raw(raw.as_bytes()).status, 413);
     }
     unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
-    std::thread::sleep(Duration::from_millis(300));
+    let log = server.wait_for_log("tracksd: reloaded", Duration::from_secs(10));
     assert_eq!(server.get("/").status, 200);
-    let log = server.log();
     assert!(!log.contains("panic"), "{log}");
-    assert!(log.contains("tracksd: reloaded"), "{log}");
 }

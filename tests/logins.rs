@@ -132,7 +132,7 @@ fn point_2_check_config_names_a_bad_allowed_hosts_entry() {
         "[server]\nallowed_hosts = [\"pi.local\", \"http://pi.local:8000/\"]\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracksd"))
+    let out = common::tracksd()
         .args(["check-config", "--config"])
         .arg(&config)
         .output()
@@ -224,7 +224,7 @@ fn point_5_a_world_writable_state_dir_is_refused_at_start() {
     let config = dir.join("tracksd.toml");
     std::fs::write(&config, common::config_text(&dir, "")).unwrap();
     // Act
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracksd"))
+    let out = common::tracksd()
         .arg("--config")
         .arg(&config)
         .output()

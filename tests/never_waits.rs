@@ -11,11 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// These tests measure time and memory: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use common::serial;
 
 /// The demo user's real password hash (600,000 rounds), from config/tracksd.toml.
 const REAL_JOHN_HASH: &str = "$pbkdf2-sha256$i=600000,l=32$J6OVYIFWG0st2Tu4l04zew$BRnO8hg8KV/fmvn24ntOf5Xkt2Y7FBktDSiVD13G52E";

@@ -36,14 +36,11 @@ fn healthz_is_503_while_the_state_dir_is_unusable_and_recovers() {
     let aside = server.dir.join("state.aside");
     std::fs::rename(&state, &aside).unwrap();
     std::fs::write(&state, b"not a directory").unwrap();
-    let interval = std::time::Duration::from_millis(1_050);
-    // Act
-    std::thread::sleep(interval);
-    let broken = server.get("/healthz");
+    // Act: the probe runs again once its interval (1 s) is over; ask until it has.
+    let broken = healthz_until(&server, 503);
     std::fs::remove_file(&state).unwrap();
     std::fs::rename(&aside, &state).unwrap();
-    std::thread::sleep(interval);
-    let healed = server.get("/healthz");
+    let healed = healthz_until(&server, 200);
     // Assert
     assert_eq!(broken.status, 503);
     assert_eq!(
@@ -51,6 +48,25 @@ fn healthz_is_503_while_the_state_dir_is_unusable_and_recovers() {
         r#"{"status":"unavailable","detail":"state directory not writable: not a directory","checked_ms_ago":0}"#
     );
     assert_eq!(healed.status, 200);
+}
+
+/// Asks `/healthz` until it answers `status` (a probe is at most 1 s old here);
+/// fails after 10 s.
+fn healthz_until(server: &Server, status: u16) -> common::HttpResponse {
+    let start = std::time::Instant::now();
+    loop {
+        let r = server.get("/healthz");
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "/healthz still {} after 10 s: {}",
+            r.status,
+            r.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Mounts `dir` read-only over itself in a private mount namespace, then execs the server.

@@ -160,7 +160,7 @@ fn short_key_refuses_to_start() {
     std::fs::write(dir.join("state/session.key"), "too-short\n").unwrap();
     let config = dir.join("tracksd.toml");
     std::fs::write(&config, common::config_text(&dir, "")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracksd"))
+    let out = common::tracksd()
         .arg("--config")
         .arg(&config)
         .output()
@@ -314,8 +314,15 @@ fn logs_hold_no_secrets() {
     let cookie = login_cookie(&server);
     me(&server, &cookie);
     server.login("john", "hunter2-wrong");
-    std::thread::sleep(Duration::from_millis(100));
-    let log = server.log();
+    // The log must hold the lines these requests make, or there is nothing to check.
+    let log = server.wait_for_log(
+        |log: &str| {
+            ["POST /login 200", "GET /users/me 200", "POST /login 401"]
+                .iter()
+                .all(|line| log.contains(line))
+        },
+        Duration::from_secs(10),
+    );
     let key = std::fs::read_to_string(server.dir.join("state/session.key")).unwrap();
     for secret in [cookie.as_str(), "hunter2", "password", key.trim(), "pbkdf2"] {
         assert!(!log.contains(secret), "log contains {secret:?}:\n{log}");

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 const NOBODY: u32 = 65534;
 
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// A server running as nobody with at most `threads` tasks, and its notify socket.
 fn start_limited(threads: u32, idle_ms: u32) -> Option<(Server, UnixDatagram)> {
     // SAFETY: geteuid has no preconditions.
@@ -76,8 +74,8 @@ fn flood(server: &Server, n: usize) -> std::thread::JoinHandle<Vec<TcpStream>> {
 
 #[test]
 fn at_the_thread_limit_the_loop_answers_and_recovers_without_a_restart() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some((server, notify)) = start_limited(40, 3000) else {
+    let _serial = common::serial();
+    let Some((mut server, notify)) = start_limited(40, 3000) else {
         return;
     };
     let pid = server.child.id();
@@ -122,7 +120,7 @@ fn at_the_thread_limit_the_loop_answers_and_recovers_without_a_restart() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let alive = std::fs::metadata(format!("/proc/{pid}")).is_ok();
+    let alive = server.is_running();
     println!(
         "thread limit 40, flood of {held_count} held connections: /healthz on an open connection worst {worst:?}; {pings} watchdog pings, longest silence {longest_silence:?}; {threads_in_flood} threads; a new client served {served_after:?} after the flood; same process: {alive}"
     );
@@ -181,7 +179,7 @@ fn served_connection(server: &Server) -> Option<BufReader<TcpStream>> {
 
 #[test]
 fn when_no_thread_can_be_had_for_a_body_the_answer_is_503_and_nothing_leaks() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let Some((server, _notify)) = start_limited(40, 30_000) else {
         return;
     };

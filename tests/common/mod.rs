@@ -8,11 +8,78 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The demo user's password hash from config/tracksd.toml, at low cost for tests.
 pub const FAST_JOHN_HASH: &str =
     "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA";
+
+/// Tests that measure time, memory or threads take this first: one at a time
+/// within a test binary (each file is its own binary, so one lock per file).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The variables through which a caller's environment could reach the server
+/// under test (a developer's shell, a systemd unit running the tests).
+const INHERITED_ENV: [&str; 6] = [
+    "TRACKSD_LISTEN",
+    "TRACKSD_STATE_DIR",
+    "CREDENTIALS_DIRECTORY",
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "WATCHDOG_USEC",
+];
+
+/// The one clean `tracksd` command: the built binary with none of the caller's
+/// tracksd or systemd variables. Add arguments, env and stdio as needed.
+pub fn tracksd() -> Command {
+    clean(Command::new(env!("CARGO_BIN_EXE_tracksd")))
+}
+
+/// `cmd` without the caller's tracksd or systemd variables (for a wrapper that
+/// `exec`s the binary).
+pub fn clean(mut cmd: Command) -> Command {
+    for k in INHERITED_ENV {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
+/// Whether process `pid` is running: it exists and is not a zombie (a child that
+/// exited but was not waited for keeps its /proc entry, state `Z`).
+pub fn is_running(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses and may hold any byte.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.trim_start().chars().next());
+    matches!(state, Some(s) if s != 'Z' && s != 'X')
+}
+
+/// What [`Server::wait_for_log`] waits for: a substring, or a test on the whole log.
+pub trait LogMatch {
+    fn found_in(&self, log: &str) -> bool;
+}
+
+impl LogMatch for &str {
+    fn found_in(&self, log: &str) -> bool {
+        log.contains(*self)
+    }
+}
+
+impl LogMatch for String {
+    fn found_in(&self, log: &str) -> bool {
+        log.contains(self.as_str())
+    }
+}
+
+impl<F: Fn(&str) -> bool> LogMatch for F {
+    fn found_in(&self, log: &str) -> bool {
+        self(log)
+    }
+}
 
 /// A fresh, empty directory under the system temp dir, removed on drop.
 pub fn temp_dir(tag: &str) -> TempDir {
@@ -131,9 +198,9 @@ impl Server {
     ) -> Server {
         let bin = env!("CARGO_BIN_EXE_tracksd");
         let mut cmd = match wrapper {
-            [] => Command::new(bin),
+            [] => tracksd(),
             [program, args @ ..] => {
-                let mut c = Command::new(program);
+                let mut c = clean(Command::new(program));
                 c.args(args).arg(bin);
                 c
             }
@@ -143,9 +210,6 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        cmd.env_remove("TRACKSD_LISTEN")
-            .env_remove("TRACKSD_STATE_DIR")
-            .env_remove("CREDENTIALS_DIRECTORY");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -262,6 +326,28 @@ impl Server {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Polls the server's log until `wanted` is in it (a substring, or a test
+    /// on the whole log) and returns the log; panics with the log after `deadline`.
+    pub fn wait_for_log(&self, wanted: impl LogMatch, deadline: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if wanted.found_in(&log) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "not in the log after {deadline:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the server process is still running (not exited, not a zombie).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None)) && is_running(self.child.id())
     }
 }
 
