@@ -518,6 +518,12 @@ echo "| RSS after the load (VmRSS) | $(mib "$LOAD_RSS") | $(mib "$HELLO_LOAD_RSS
 echo "| peak RSS (VmHWM) | $(mib "$LOAD_HWM") | $(mib "$HELLO_LOAD_HWM") | ≤ 8 MiB | $(verdict le "$LOAD_HWM" 8192) |"
 echo "| exec to first 200, median of $STARTS (min–max) | $T_startup_ms_median ms ($T_startup_ms_min–$T_startup_ms_max) | $H_startup_ms_median ms | ≤ 10 ms | $(verdict le "$T_startup_ms_median" 10) |"
 echo "| stripped binary size | $BIN_SIZE B | $HELLO_SIZE B | ≤ 1,500,000 B | $(verdict le "$BIN_SIZE" 1500000) |"
+# The /ui/ page: every file it loads, as served (issue 18: under 30 KB).
+UI_BYTES=0
+for asset in /ui/ /ui/app.css /ui/app.js /favicon.ico; do
+    UI_BYTES=$((UI_BYTES + $(curl -sf -o /dev/null -w '%{size_download}' "http://$TRACKSD_ADDR$asset")))
+done
+echo "| /ui/ page, everything it loads (HTML, CSS, JS, icon) | $UI_BYTES B | — | < 30,720 B | $(verdict le "$UI_BYTES" 30719) |"
 echo
 echo "Idle VmHWM was $(mib "$IDLE_HWM"). A tracksd log line under load: \`${LOG_SAMPLE:-none}\`."
 

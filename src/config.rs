@@ -69,6 +69,13 @@ pub struct DocsConfig {
     pub swagger_ui_url: Option<String>,
 }
 
+/// `[ui]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiConfig {
+    /// Whether `/ui/` serves the built-in page (and `/` sends browsers there).
+    pub enabled: bool,
+}
+
 /// `[[users]]`: one account.
 #[derive(Debug, Clone)]
 pub struct UserConfig {
@@ -106,6 +113,7 @@ pub struct Config {
     /// is answered 503 with `Retry-After` (default 8).
     pub login_queue: usize,
     pub docs: DocsConfig,
+    pub ui: UiConfig,
     pub users: Vec<UserConfig>,
 }
 
@@ -270,6 +278,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         }
     };
 
+    let ui = {
+        let mut s = root.section("ui")?;
+        let enabled = s.boolean("enabled")?.unwrap_or(true);
+        s.finish()?;
+        UiConfig { enabled }
+    };
+
     let users = parse_users(&mut root)?;
     root.finish()?;
     Ok(Config {
@@ -286,6 +301,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         login_threads,
         login_queue,
         docs,
+        ui,
         users,
     })
 }

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub(crate) mod auth;
+pub(crate) mod backup;
 pub mod cli;
 pub mod config;
 pub(crate) mod edge;
@@ -26,6 +27,7 @@ mod test_dir;
 pub(crate) mod throttle;
 pub(crate) mod track_file;
 pub mod tracks;
+pub(crate) mod ui;
 pub mod validation;
 
 /// Huge allocations become lazily backed mappings (see `alloc.rs` for why).

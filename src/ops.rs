@@ -274,7 +274,7 @@ pub fn docs(app: &App) -> Response {
 
 /// A 16×16 icon (a PNG inside an ICO container, which every browser reads), so
 /// that browsers' automatic `/favicon.ico` request is not a 404.
-const FAVICON: &[u8] = include_bytes!("favicon.ico");
+pub(crate) const FAVICON: &[u8] = include_bytes!("favicon.ico");
 
 /// `GET /favicon.ico`: the icon, cacheable for a week.
 pub fn favicon() -> Response {

@@ -8,7 +8,7 @@ use crate::auth;
 use crate::http::{Body, Method, Request, Response};
 use crate::params::{Params, percent_decode};
 use crate::passwords::PasswordCheck;
-use crate::tracks::{StoreError, StoredTrack, Track, artist_key};
+use crate::tracks::{StoreError, Track, artist_key, search_key};
 use crate::validation::{ErrorItem, out_of_bounds, parse_wide_int, saturate, unprocessable};
 use serde_json::Value;
 
@@ -25,6 +25,10 @@ pub enum Endpoint {
     OpenApi,
     Docs,
     Favicon,
+    Export,
+    Ui,
+    UiAsset,
+    UiBare,
 }
 
 /// One row of the route table.
@@ -56,17 +60,26 @@ pub const ROUTES: &[Route] = &[
         pattern: "/",
         endpoint: Endpoint::Hello,
         methods: &["GET", "HEAD"],
-        statuses: &[("GET", &[200])],
+        statuses: &[("GET", &[200, 303])],
         documented: true,
     },
     Route {
         pattern: "/tracks",
         endpoint: Endpoint::Tracks,
-        methods: &["GET", "HEAD", "POST"],
+        methods: &["GET", "HEAD", "POST", "PUT"],
         statuses: &[
             ("GET", &[200, 401, 404, 422]),
             ("POST", &[200, 401, 403, 404, 409, 422, 507]),
+            ("PUT", &[200, 401, 403, 422, 507]),
         ],
+        documented: true,
+    },
+    // Before `/tracks/{track_id}`, which would take `export` as an id.
+    Route {
+        pattern: "/tracks/export",
+        endpoint: Endpoint::Export,
+        methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200, 401])],
         documented: true,
     },
     Route {
@@ -127,6 +140,27 @@ pub const ROUTES: &[Route] = &[
         endpoint: Endpoint::Favicon,
         methods: &["GET", "HEAD"],
         statuses: &[("GET", &[200])],
+        documented: false,
+    },
+    Route {
+        pattern: "/ui",
+        endpoint: Endpoint::UiBare,
+        methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[301, 404])],
+        documented: false,
+    },
+    Route {
+        pattern: "/ui/",
+        endpoint: Endpoint::Ui,
+        methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200, 404])],
+        documented: false,
+    },
+    Route {
+        pattern: "/ui/{asset}",
+        endpoint: Endpoint::UiAsset,
+        methods: &["GET", "HEAD"],
+        statuses: &[("GET", &[200, 404])],
         documented: false,
     },
 ];
@@ -260,8 +294,9 @@ fn answer(
     method: Method,
 ) -> Response {
     match (endpoint, method) {
-        (Endpoint::Hello, _) => Response::json(200, &serde_json::json!({ "Hello": "World!" })),
+        (Endpoint::Hello, _) => crate::ui::hello(app, req),
         (Endpoint::Tracks, Method::Get) => list_tracks(app, req),
+        (Endpoint::Tracks, Method::Put) => crate::backup::restore(app, req),
         (Endpoint::Tracks, _) => create_track(app, req),
         (Endpoint::Track, Method::Put) => replace_track(app, req, param.unwrap_or_default()),
         (Endpoint::Track, Method::Delete) => delete_track(app, req, param.unwrap_or_default()),
@@ -273,10 +308,16 @@ fn answer(
         (Endpoint::OpenApi, _) => crate::ops::openapi(app),
         (Endpoint::Docs, _) => crate::ops::docs(app),
         (Endpoint::Favicon, _) => crate::ops::favicon(),
+        (Endpoint::Export, _) => crate::backup::export(app, req),
+        (Endpoint::Ui, _) => crate::ui::asset(app, ""),
+        (Endpoint::UiAsset, _) => crate::ui::asset(app, param.unwrap_or_default()),
+        (Endpoint::UiBare, _) => crate::ui::bare(app),
     }
 }
 
-/// `GET /tracks?skip=&limit=&q=`: filter by artist, then take the page.
+/// `GET /tracks?skip=&limit=&q=&search=`: filter by artist (`q`, exact) and by
+/// text (`search`, a substring of title, artist or album), then take the page.
+/// `X-Total-Count` is the number of matches before paging.
 fn list_tracks(app: &App, req: &Request) -> Response {
     if let Err(r) = require_read_access(app, req) {
         return r;
@@ -295,14 +336,27 @@ fn list_tracks(app: &App, req: &Request) -> Response {
         return unprocessable(&errors);
     }
     let artist = params.get("q").filter(|q| !q.is_empty()).map(artist_key);
-    let page = app
+    let text = params
+        .get("search")
+        .filter(|s| !s.is_empty())
+        .map(search_key);
+    let first = usize::try_from(skip).unwrap_or(usize::MAX);
+    let matches = app
         .tracks
         .all()
         .iter()
         .filter(|t| artist.as_deref().is_none_or(|a| t.artist_is(a)))
-        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-        .take(limit as usize);
-    Response::json_bytes(200, json_array(page.map(StoredTrack::json)))
+        .filter(|t| text.as_deref().is_none_or(|s| t.contains(s)));
+    // One pass: every match is counted, the page's are kept.
+    let (mut total, mut page) = (0usize, Vec::new());
+    for track in matches {
+        if total >= first && page.len() < limit as usize {
+            page.push(track.json());
+        }
+        total += 1;
+    }
+    let body = json_array(page.into_iter());
+    Response::json_bytes(200, body).with_header("X-Total-Count", total.to_string())
 }
 
 /// `[a,b,…]` from items that each are JSON already.
@@ -439,7 +493,7 @@ fn delete_track(app: &mut App, req: &Request, raw_id: &str) -> Response {
 }
 
 /// Reads are public unless `[tracks] public_reads = false`.
-fn require_read_access(app: &App, req: &Request) -> Result<(), Response> {
+pub(crate) fn require_read_access(app: &App, req: &Request) -> Result<(), Response> {
     if app.config.tracks.public_reads {
         return Ok(());
     }
@@ -447,7 +501,7 @@ fn require_read_access(app: &App, req: &Request) -> Result<(), Response> {
 }
 
 /// The response for a store refusal.
-fn store_error(e: StoreError) -> Response {
+pub(crate) fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::Duplicate => Response::detail(409, "Track id already exists"),
         StoreError::NotFound => Response::detail(404, "Track not found"),
@@ -459,7 +513,7 @@ fn store_error(e: StoreError) -> Response {
 
 /// The JSON body, as FastAPI reads it: a missing or non-JSON content type, or an
 /// empty body, means the body is missing.
-fn json_body(req: &Request) -> Result<Value, Response> {
+pub(crate) fn json_body(req: &Request) -> Result<Value, Response> {
     let missing = || unprocessable(&[ErrorItem::missing(&["body"], Value::Null)]);
     let bytes = match &req.body {
         Body::Bytes(b) if !b.is_empty() => b,

@@ -150,6 +150,19 @@ impl TrackStore for FileStore {
         let applied = self.mem.apply_remove(id);
         self.commit(applied)
     }
+
+    /// One durable write of the new catalogue: a crash leaves the old file or
+    /// the new one, never a mix (see [`state_file::write_atomic`]).
+    fn replace_all(&mut self, tracks: Vec<Track>) -> Result<(), StoreError> {
+        let applied = self.mem.apply_replace_all(tracks);
+        self.commit(applied)
+    }
+}
+
+/// The whole catalogue as `GET /tracks/export` sends it: the file's format, so a
+/// backup reads and diffs like `tracks.json`, and a restored one exports the same.
+pub fn export_bytes(tracks: &[StoredTrack]) -> Vec<u8> {
+    to_bytes(tracks)
 }
 
 /// The file format: a JSON array with one compact track per line, so a person can

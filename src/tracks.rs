@@ -222,6 +222,18 @@ impl StoredTrack {
     pub fn artist_is(&self, key: &str) -> bool {
         *self.artist_key == *key
     }
+
+    /// Whether the title, artist or album contains `needle`, a value made by
+    /// [`search_key`], ignoring case. Folded per call, not stored: only searches
+    /// pay for it, and the catalogue's memory stays what `max_catalogue_bytes` says.
+    pub fn contains(&self, needle: &str) -> bool {
+        let fields = [Some(&self.track.title), Some(&self.track.artist)];
+        fields
+            .into_iter()
+            .chain([self.track.album.as_ref()])
+            .flatten()
+            .any(|field| search_key(field).contains(needle))
+    }
 }
 
 impl PartialEq<Track> for StoredTrack {
@@ -243,6 +255,11 @@ pub fn artist_key(artist: &str) -> String {
     artist.to_lowercase()
 }
 
+/// What the `search` filter looks for: the text, case folded like [`artist_key`].
+pub fn search_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
 /// Where tracks live. The router only talks to this trait, so the in-memory and the
 /// on-disk store are interchangeable.
 pub trait TrackStore {
@@ -259,6 +276,10 @@ pub trait TrackStore {
     fn replace(&mut self, track: Track) -> Result<(), StoreError>;
     /// Removes the track with this id (`NotFound` if none).
     fn remove(&mut self, id: i64) -> Result<(), StoreError>;
+    /// Replaces the whole catalogue with `tracks` (a restore), all or nothing:
+    /// their ids must be unique (`Duplicate`, checked by the caller, which names
+    /// the index) and they must fit the bounds (`Full`, `TooManyBytes`).
+    fn replace_all(&mut self, tracks: Vec<Track>) -> Result<(), StoreError>;
 }
 
 /// A store that keeps tracks in memory only (tests), and the in-memory half of
@@ -279,6 +300,8 @@ pub(crate) enum Undo {
     Pop,
     Put(usize, StoredTrack),
     Reinsert(usize, StoredTrack),
+    /// The whole catalogue before a [`TrackStore::replace_all`].
+    Restore(Vec<StoredTrack>),
 }
 
 impl MemoryStore {
@@ -352,8 +375,29 @@ impl MemoryStore {
         Ok(Undo::Reinsert(i, old))
     }
 
+    pub(crate) fn apply_replace_all(&mut self, tracks: Vec<Track>) -> Result<Undo, StoreError> {
+        let mut ids = std::collections::HashSet::with_capacity(tracks.len());
+        if !tracks.iter().all(|t| ids.insert(t.id)) {
+            return Err(StoreError::Duplicate);
+        }
+        if tracks.len() > self.max_tracks {
+            return Err(StoreError::Full);
+        }
+        let stored: Vec<StoredTrack> = tracks.into_iter().map(StoredTrack::new).collect();
+        let bytes = stored.iter().map(|t| t.json.len()).sum();
+        if !self.fits(self.bytes, bytes) {
+            return Err(StoreError::TooManyBytes);
+        }
+        self.bytes = bytes;
+        Ok(Undo::Restore(std::mem::replace(&mut self.tracks, stored)))
+    }
+
     pub(crate) fn undo(&mut self, undo: Undo) {
         match undo {
+            Undo::Restore(old) => {
+                self.bytes = old.iter().map(|t| t.json.len()).sum();
+                self.tracks = old;
+            }
             Undo::Pop => {
                 if let Some(t) = self.tracks.pop() {
                     self.bytes -= t.json.len();
@@ -386,6 +430,10 @@ impl TrackStore for MemoryStore {
 
     fn remove(&mut self, id: i64) -> Result<(), StoreError> {
         self.apply_remove(id).map(drop)
+    }
+
+    fn replace_all(&mut self, tracks: Vec<Track>) -> Result<(), StoreError> {
+        self.apply_replace_all(tracks).map(drop)
     }
 }
 
@@ -540,6 +588,42 @@ mod tests {
         assert_eq!(s.remove(2), Ok(()));
         let total: usize = s.all().iter().map(|t| t.json().len()).sum();
         assert_eq!(s.bytes(), total);
+    }
+
+    #[test]
+    fn replace_all_is_all_or_nothing_within_the_bounds() {
+        let seed = MemoryStore::new(Track::seed(), 3);
+        let mut s = seed.clone();
+        let mut twice = Track::seed()[..2].to_vec();
+        twice[1].id = twice[0].id;
+        assert_eq!(s.replace_all(twice), Err(StoreError::Duplicate));
+        assert_eq!(s.replace_all(Track::seed()), Err(StoreError::Full));
+        let mut small = MemoryStore::new(Track::seed(), 10).with_max_bytes(seed.bytes() - 1);
+        let mut longer = Track::seed();
+        longer[0].title.push('!');
+        assert_eq!(small.replace_all(longer), Err(StoreError::TooManyBytes));
+        assert_eq!(s.all(), seed.all());
+        assert_eq!(s.replace_all(Track::seed()[1..3].to_vec()), Ok(()));
+        assert_eq!(s.all().iter().map(|t| t.id).collect::<Vec<_>>(), [2, 3]);
+        let total: usize = s.all().iter().map(|t| t.json().len()).sum();
+        assert_eq!(s.bytes(), total);
+    }
+
+    #[test]
+    fn search_looks_in_title_artist_and_album_ignoring_case() {
+        let s = MemoryStore::new(Track::seed(), 5);
+        let ids = |needle: &str| {
+            let key = search_key(needle);
+            s.all()
+                .iter()
+                .filter(|t| t.contains(&key))
+                .map(|t| t.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids("RADIO"), [3]);
+        assert_eq!(ids("song"), [2, 4]);
+        assert_eq!(ids("bends"), [3]);
+        assert_eq!(ids("apple"), Vec::<i64>::new(), "the label is not searched");
     }
 
     #[test]

@@ -96,6 +96,19 @@ impl ErrorItem {
         e
     }
 
+    /// A JSON value that is not an array where a list is expected.
+    pub fn list_type(loc: &[&str], input: Value) -> ErrorItem {
+        ErrorItem::new("list_type", loc, "Input should be a valid list", input)
+    }
+
+    /// The same error, for the item at `index` of the list at `loc[0]`: pydantic
+    /// puts the index after the list's location (`["body", 3, "year"]`).
+    pub fn at_index(mut self, index: usize) -> ErrorItem {
+        let at = self.loc.len().min(1);
+        self.loc.insert(at, Value::from(index));
+        self
+    }
+
     /// A string that is not a boolean.
     pub fn bool_parsing(loc: &[&str], input: Value) -> ErrorItem {
         ErrorItem::new(

@@ -104,8 +104,9 @@ fn every_operation_is_named_in_fastapis_scheme() {
     let ops = operations(&ours);
     assert_eq!(
         ops.len(),
-        10,
-        "the original's 7, plus PUT and DELETE on a track and healthz"
+        12,
+        "the original's 7, plus PUT and DELETE on a track, healthz, and the \
+         catalogue's export (GET /tracks/export) and restore (PUT /tracks)"
     );
     for (path, method, op) in ops {
         let summary = op["summary"].as_str().unwrap();
@@ -129,6 +130,20 @@ fn every_operation_is_named_in_fastapis_scheme() {
         ours["paths"]["/healthz"]["get"]["operationId"],
         "healthz_healthz_get"
     );
+    assert_eq!(
+        ours["paths"]["/tracks"]["put"]["operationId"],
+        "restore_tracks_tracks_put"
+    );
+    assert_eq!(
+        ours["paths"]["/tracks/export"]["get"]["operationId"],
+        "export_tracks_tracks_export_get"
+    );
+    let list = &ours["paths"]["/tracks"]["get"];
+    assert!(
+        parameters(list).contains(&("\"search\"".into(), "\"query\"".into())),
+        "GET /tracks documents search"
+    );
+    assert!(list["responses"]["200"]["headers"]["X-Total-Count"].is_object());
 }
 
 #[test]

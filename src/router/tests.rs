@@ -172,7 +172,7 @@ fn unknown_path_and_wrong_method() {
         (r.status, r.body_text().as_str()),
         (405, r#"{"detail":"Method Not Allowed"}"#)
     );
-    assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD, POST, PUT"));
     let r = handle(&mut a, &Request::new(Method::Other("PATCH".into()), "/"));
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
     let r = handle(&mut a, &Request::new(Method::Post, "/tracks/1"));
