@@ -52,7 +52,7 @@ fn not_found_and_method_not_allowed() {
         (delete.status, delete.text().as_str()),
         (405, r#"{"detail":"Method Not Allowed"}"#)
     );
-    assert_eq!(delete.header("allow"), Some("GET, HEAD, POST"));
+    assert_eq!(delete.header("allow"), Some("GET, HEAD, POST, PUT"));
 }
 
 #[test]

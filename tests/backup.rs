@@ -59,7 +59,12 @@ fn export_restore_export_is_byte_identical_and_bad_restores_change_nothing() {
     let cookie = server.login("john", "password").cookie().unwrap();
     let backup = server.get("/tracks/export");
     assert_eq!(backup.status, 200);
-    assert!(backup.header("content-disposition").unwrap().starts_with("attachment"));
+    assert!(
+        backup
+            .header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
     // Onto an empty instance.
     let fresh = Server::start("");
     let c2 = fresh.login("john", "password").cookie().unwrap();
@@ -71,7 +76,11 @@ fn export_restore_export_is_byte_identical_and_bad_restores_change_nothing() {
     let bad = r#"[{"id":9,"title":"T","artist":"A","year":1},{"id":10,"title":"T","artist":"A","year":10000}]"#;
     let r = put_tracks(&server, &cookie, bad);
     assert_eq!(r.status, 422);
-    assert!(r.text().contains(r#""loc":["body",1,"year"]"#), "{}", r.text());
+    assert!(
+        r.text().contains(r#""loc":["body",1,"year"]"#),
+        "{}",
+        r.text()
+    );
     let dup = r#"[{"id":9,"title":"T","artist":"A","year":1},{"id":9,"title":"T","artist":"A","year":1}]"#;
     assert_eq!(put_tracks(&server, &cookie, dup).status, 422);
     assert_eq!(server.get("/tracks/export").body, backup.body);
