@@ -83,9 +83,10 @@ fn schemathesis_finds_nothing_logged_out() {
     println!("{output}");
     assert!(passed, "{output}\nserver log:\n{}", server.log());
     assert!(tested_without_failures(&output), "{output}");
-    // Expected here: without a session the login-only operations answer 401.
+    // Expected here: without a session the five login-only operations answer 401
+    // (four before PUT /tracks, the restore, was added).
     assert!(
-        output.contains("Authentication failed: 4 operations"),
+        output.contains("Authentication failed: 5 operations"),
         "{output}"
     );
     assert!(!server.log().contains("panicked"), "{}", server.log());
@@ -115,7 +116,18 @@ fn schemathesis_finds_nothing_logged_in() {
         .expect("logged in");
     let header = format!("Cookie: {cookie}");
     // Act
-    let (passed, output) = run_schemathesis(&server, &["--exclude-path", "/logout", "-H", &header]);
+    // PUT /tracks replaces the whole catalogue, so in the stateful phase a track that
+    // POST created is rightly gone after a restore (schemathesis reports it as "created
+    // resource not found"); it is fuzzed logged out, and tests/backup.rs covers it.
+    let args = [
+        "--exclude-path",
+        "/logout",
+        "--exclude-operation-id",
+        "restore_tracks_tracks_put",
+        "-H",
+        &header,
+    ];
+    let (passed, output) = run_schemathesis(&server, &args);
     // Assert
     println!("{output}");
     assert!(passed, "{output}\nserver log:\n{}", server.log());
