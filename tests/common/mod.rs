@@ -518,10 +518,14 @@ pub fn measure_gets(
     std::thread::spawn(move || {
         let mut client = KeepAlive::connect(addr);
         let mut lat = Latencies::default();
-        while !stop.load(Ordering::SeqCst) {
+        // At least one sample, however soon `stop` comes.
+        loop {
             let (status, took) = client.get(target);
             assert_eq!(status, 200, "GET {target}");
             lat.push(took);
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         lat
