@@ -48,6 +48,8 @@ fn start_limited(threads: u32, idle_ms: u32) -> Option<(Server, UnixDatagram)> {
     let wrapper = [
         "prlimit",
         &nproc,
+        // The unit's LimitNOFILE.
+        "--nofile=1024",
         "setpriv",
         "--reuid=65534",
         "--regid=65534",
@@ -75,7 +77,10 @@ fn flood(server: &Server, n: usize) -> std::thread::JoinHandle<Vec<TcpStream>> {
 #[test]
 fn at_the_thread_limit_the_loop_answers_and_recovers_without_a_restart() {
     let _serial = common::serial();
-    let Some((mut server, notify)) = start_limited(40, 3000) else {
+    // An idle timeout of 6 s: the held connections, silent, would count as
+    // stuck after 7 s and recycle the process, which cuts the open connection
+    // this test watches; the flood lasts 6 s.
+    let Some((mut server, notify)) = start_limited(40, 6000) else {
         return;
     };
     let pid = server.child.id();
@@ -244,4 +249,77 @@ fn when_no_thread_can_be_had_for_a_body_the_answer_is_503_and_nothing_leaks() {
         "{busy:?}"
     );
     assert!(later.iter().all(|s| *s == 401), "{later:?}");
+}
+
+/// The unit's limits (TasksMax=512, LimitNOFILE=1024) and one-shot `GET /
+/// HTTP/2.0` connections at 60 a second for 20 s: each leaks a tiny_http
+/// thread, the limits are reached, the listen queue fills, and leaked threads
+/// force a recycle. A new client is tried every 100 ms all along and after;
+/// the longest stretch without one served must stay short.
+#[test]
+fn at_the_units_limits_an_http2_flood_leaves_new_clients_unserved_for_at_most_5_s() {
+    let _serial = common::serial();
+    let Some((server, _notify)) = start_limited(512, 5000) else {
+        return;
+    };
+    let addr = server.addr;
+    let flooding = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut sent = 0u32;
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                let _ = s.write_all(b"GET / HTTP/2.0\r\n\r\n");
+                sent += 1;
+            }
+            let due = Duration::from_millis(1000 * u64::from(sent) / 60);
+            std::thread::sleep(due.saturating_sub(started.elapsed()));
+        }
+        sent
+    });
+    let started = Instant::now();
+    let (mut served, mut last_served, mut longest) = (0u32, Instant::now(), Duration::ZERO);
+    let mut longest_from = Duration::ZERO;
+    loop {
+        let ok = served_at(addr).is_some();
+        if ok {
+            served += 1;
+            if last_served.elapsed() > longest {
+                longest = last_served.elapsed();
+                longest_from = last_served - started;
+            }
+            last_served = Instant::now();
+        }
+        // Until one is served after the flood, or 30 s without any.
+        if (ok && started.elapsed() >= Duration::from_secs(20))
+            || last_served.elapsed() > Duration::from_secs(30)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if last_served.elapsed() > longest {
+        longest = last_served.elapsed();
+        longest_from = last_served - started;
+    }
+    let sent = flooding.join().unwrap();
+    let recycles = server.log().matches("recycling").count();
+    println!(
+        "at TasksMax=512/LimitNOFILE=1024, {sent} HTTP/2 one-shot connections in 20 s: {served} new clients served, longest stretch unserved {longest:?} from {longest_from:?} on; {recycles} recycles"
+    );
+    assert!(
+        longest <= Duration::from_secs(5),
+        "{longest:?} without serving a new client\n{}",
+        server.log()
+    );
+}
+
+/// A new connection's `GET /`, answered 200 within a second.
+fn served_at(addr: std::net::SocketAddr) -> Option<()> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    out.starts_with(b"HTTP/1.1 200").then_some(())
 }

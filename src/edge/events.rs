@@ -23,8 +23,8 @@ pub(crate) enum Event {
     LoginChecked(Box<Pending>, PasswordVerdict),
     /// A worker finished writing a response (or failed to).
     Written(Written),
-    /// A worker looked up our connections' descriptors (peer, fd).
-    Sockets(Vec<(std::net::SocketAddr, std::os::fd::RawFd)>),
+    /// A worker looked up our connections' descriptors.
+    Sockets(Vec<super::sockets::Connection>),
     /// The current server's accept thread ended, and why.
     AcceptDied(std::io::Error),
     /// SIGTERM/SIGINT.
@@ -114,10 +114,20 @@ impl Events {
         self.tick_every = every;
     }
 
-    /// The next event. Mailbox events first, then the server's queue; a Tick
-    /// whenever both are empty (once) or the tick interval passed.
+    /// The next event: a Tick when one is due, then mailbox events, then the
+    /// server's queue; a Tick also whenever both are empty (once).
+    ///
+    /// Architecture invariant: a due Tick comes before any queued event, so a
+    /// steady stream of requests (never an empty queue) cannot hold back the
+    /// watchdog ping, the leak scan or a stop's deadline.
     pub(crate) fn next(&mut self) -> Event {
         loop {
+            let now = Instant::now();
+            if now >= self.next_tick {
+                self.ticked = true;
+                self.next_tick = now + self.tick_every;
+                return Event::Tick;
+            }
             if let Ok(event) = self.rx.try_recv() {
                 self.ticked = false;
                 return event;
@@ -130,12 +140,8 @@ impl Events {
                 Ok(None) => {}
                 Err(e) => return Event::AcceptDied(e),
             }
-            let now = Instant::now();
-            if !self.ticked || now >= self.next_tick {
+            if !self.ticked {
                 self.ticked = true;
-                if now >= self.next_tick {
-                    self.next_tick = now + self.tick_every;
-                }
                 return Event::Tick;
             }
             self.wake.sleeping.store(true, Ordering::SeqCst);

@@ -148,11 +148,31 @@ pub(crate) fn discard(workers: &Workers, rq: tiny_http::Request) {
     }
 }
 
-/// Looks up our connections' descriptors and sends them to the loop.
+/// Looks up our connections' descriptors and how long each peer has been
+/// silent, and sends them to the loop.
 pub(crate) fn scan_job(cx: Context) -> Job {
     Box::new(move || {
-        let found = sockets::connection_fds(cx.port);
+        let found = sockets::connection_fds(cx.port)
+            .into_iter()
+            .map(|(peer, fd)| sockets::Connection {
+                peer,
+                fd,
+                silent: sockets::silent_for(fd),
+            })
+            .collect();
         cx.mailbox.send(Event::Sockets(found));
+    })
+}
+
+/// Ends every connection's reading side, for a stop or a recycle: tiny_http
+/// parses what is already buffered, the loop answers it, and the connection
+/// closes after; a request sent later is never read. So a recycle's exec, once
+/// the loop has answered everything, cuts no request that was read.
+pub(crate) fn end_reads_job(port: u16) -> Job {
+    Box::new(move || {
+        for (_, fd) in sockets::connection_fds(port) {
+            sockets::shut_fd(fd, sockets::Shut::Read);
+        }
     })
 }
 

@@ -15,6 +15,7 @@ use super::events::{Event, Events};
 use super::flow::{self, Context, LogEntry, Pending, Reply, Written};
 use super::hashers::Hashers;
 use super::recycle::{RECYCLE_AT, StuckWatch};
+use super::sockets::Connection;
 use super::workers::Workers;
 use super::{framing, sd_notify, tiny};
 use crate::app::App;
@@ -88,6 +89,24 @@ pub(crate) struct Stopping {
 
 impl HandlerLoop<'_> {
     pub(crate) fn run(mut self) -> Result<Ending, RuntimeError> {
+        let recycle = self.serve();
+        self.log.flush();
+        // tiny_http's `Server::drop` connects to our own listener to wake its
+        // accept thread. With the listen queue full (a flood at the unit's
+        // thread and fd limits) that connect waits for minutes, here on the
+        // loop, before the exec or the exit that comes next anyway: so the
+        // servers are left undropped.
+        std::mem::forget(self.events);
+        std::mem::forget(self.orphans);
+        Ok(if recycle? {
+            Ending::Recycle(self.accept.into_listener())
+        } else {
+            Ending::Stopped
+        })
+    }
+
+    /// Takes events until the loop ends: `Ok(true)` to recycle, `Ok(false)` to stop.
+    fn serve(&mut self) -> Result<bool, RuntimeError> {
         loop {
             match self.events.next() {
                 Event::Request(rq) => self.on_request(rq),
@@ -103,12 +122,7 @@ impl HandlerLoop<'_> {
                 Event::Reload => self.on_reload(),
                 Event::Tick => {
                     if let Some(recycle) = self.on_tick()? {
-                        self.log.flush();
-                        return Ok(if recycle {
-                            Ending::Recycle(self.accept.into_listener())
-                        } else {
-                            Ending::Stopped
-                        });
+                        return Ok(recycle);
                     }
                 }
             }
@@ -322,25 +336,29 @@ impl HandlerLoop<'_> {
 
     /// A descriptor scan: remembers descriptors for inline writes, and recycles
     /// the process when too many connections are stuck.
-    fn on_sockets(&mut self, found: Vec<(SocketAddr, RawFd)>) {
+    fn on_sockets(&mut self, found: Vec<Connection>) {
         self.scanning = false;
         let now = Instant::now();
         let peers = &self.peers;
         let conns = &self.conns;
         let stuck = self.stuck.scanned(
-            found.iter().map(|(peer, _)| *peer),
+            found.iter().map(|c| (c.peer, c.silent)),
             now,
             |p| peers.last_seen(p),
             |p| conns.has(p),
         );
         // A scan sees every open connection: what it did not see is closed.
-        self.fds = found.into_iter().take(MAX_FDS).collect();
+        self.fds = found
+            .into_iter()
+            .take(MAX_FDS)
+            .map(|c| (c.peer, c.fd))
+            .collect();
         if stuck >= RECYCLE_AT && self.stopping.is_none() {
             eprintln!(
-                "tracksd: {stuck} connections are stuck in tiny_http (open over {} s \
+                "tracksd: {stuck} connections are stuck in tiny_http (silent over {} s \
                  without a request; HTTP/2 request lines do this): recycling the process \
                  on the same socket",
-                (self.idle_timeout * 2).as_secs()
+                (self.idle_timeout + Duration::from_secs(1)).as_secs()
             );
             self.wind_down(true);
         }
@@ -440,6 +458,7 @@ impl HandlerLoop<'_> {
             b.stop();
         }
         let waiting = self.accept.retire();
+        self.workers.submit(flow::end_reads_job(self.cx.port));
         if waiting {
             // One connection to ourselves wakes an accept() that is waiting.
             let target = SocketAddr::new(
@@ -506,7 +525,14 @@ impl HandlerLoop<'_> {
             self.next_check = now + MAX_TICK;
             self.conns.prune(now);
             if now >= self.next_leak_scan && !self.scanning {
-                self.next_leak_scan = now + self.idle_timeout.min(Duration::from_secs(5));
+                // Every second while the accept side is in trouble (the limits
+                // reached, most likely by leaked threads): a recycle is the way out.
+                let every = if watchful || self.accept.rebuilding() {
+                    MAX_TICK
+                } else {
+                    self.idle_timeout.min(Duration::from_secs(5))
+                };
+                self.next_leak_scan = now + every;
                 self.scanning = true;
                 self.last_scan = now;
                 self.workers.submit(flow::scan_job(self.cx.clone()));

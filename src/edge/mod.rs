@@ -18,7 +18,7 @@
 //!   password hashes behind a bounded queue;
 //! - [`accept`]: tiny_http servers on our socket (liveness, retire, rebuild);
 //!   [`tiny`]: conversions; [`framing`]: request framing rules;
-//! - [`ballast`], [`alloc`], [`sockets`], [`signals`], [`sd_notify`],
+//! - [`ballast`], [`alloc`], [`sockets`], [`fd_scan`], [`signals`], [`sd_notify`],
 //!   [`access_log`], [`panics`]: the workarounds and plumbing they need.
 //!
 //! Architecture invariant: tiny_http is named only under `src/edge/`, and the
@@ -30,6 +30,7 @@ pub(crate) mod alloc;
 pub(crate) mod ballast;
 pub(crate) mod conns;
 pub(crate) mod events;
+pub(crate) mod fd_scan;
 pub(crate) mod flow;
 pub(crate) mod framing;
 pub(crate) mod handler_loop;
@@ -110,6 +111,7 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
     }
     alloc::limit_arenas();
     panics::install();
+    fd_scan::open().map_err(RuntimeError::Listener)?;
     let mut accept = accept::AcceptSide::new(listener.tcp).map_err(RuntimeError::Listener)?;
     let server = accept.start().map_err(RuntimeError::Listener)?;
     let watchdog = sd_notify::watchdog_interval();

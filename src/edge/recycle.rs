@@ -4,11 +4,14 @@
 //! tiny_http answers an HTTP/2 request line (`GET / HTTP/2.0`, or the h2c
 //! preface `PRI * HTTP/2.0` that scanners send) with a 505 through a second
 //! writer that waits, for ever, for the first, which the rejected request still
-//! holds: its connection thread never ends, and keeps two descriptors. A client
-//! that dribbles a request line forever holds a thread too. Such connections are
-//! *stuck*: their socket has been open for more than twice the idle timeout (a
-//! live tiny_http connection is closed after one idle timeout), and no request
-//! came from them in that time and none is in flight.
+//! holds: its connection thread never ends, and keeps two descriptors. Such
+//! connections are *stuck*: their peer has sent nothing for longer than the idle
+//! timeout and a second (the kernel's `TCP_INFO` says since when), no request of
+//! theirs is in flight, and none came in that time. A live tiny_http connection
+//! is closed by its read timeout after one idle timeout of silence, so a silent
+//! one still open is a thread nobody will get back. A client that is still
+//! sending its head, however slowly (slowloris), is not silent: it is bounded
+//! by the fd and thread limits and the idle timeout per byte, not by a recycle.
 //!
 //! When [`RECYCLE_AT`] are stuck, the process stops accepting (without closing
 //! the socket), answers what is in flight, and executes itself again with the
@@ -17,7 +20,6 @@
 //! socket's queue and are served by the new image. Like Apache's
 //! `MaxConnectionsPerChild`, but only when there is something to reclaim.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Seek, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
@@ -29,41 +31,33 @@ pub(crate) const RECYCLE_AT: usize = 10;
 /// The environment variable naming the memfd with the throttle's state.
 const THROTTLE_FD: &str = "TRACKSD_THROTTLE_FD";
 
-/// Which connections have been open since when, as descriptor scans saw them.
+/// Which connections are stuck: a rule over one descriptor scan.
 pub(crate) struct StuckWatch {
-    first_seen: HashMap<SocketAddr, Instant>,
     stuck_after: Duration,
 }
 
 impl StuckWatch {
     pub(crate) fn new(idle_timeout: Duration) -> StuckWatch {
         StuckWatch {
-            first_seen: HashMap::new(),
-            stuck_after: idle_timeout * 2 + Duration::from_secs(1),
+            stuck_after: idle_timeout + Duration::from_secs(1),
         }
     }
 
-    /// Takes in a scan of open connections; returns how many are stuck, given
-    /// when each peer last sent a request and whether it has one in flight.
+    /// How many of the scanned connections (peer, how long its peer has been
+    /// silent) are stuck, given when each peer last sent a request and whether
+    /// it has one in flight.
     pub(crate) fn scanned(
-        &mut self,
-        open: impl IntoIterator<Item = SocketAddr>,
+        &self,
+        open: impl IntoIterator<Item = (SocketAddr, Duration)>,
         now: Instant,
         last_request: impl Fn(&SocketAddr) -> Option<Instant>,
         in_flight: impl Fn(&SocketAddr) -> bool,
     ) -> usize {
-        let mut seen = HashMap::new();
-        for peer in open {
-            let since = self.first_seen.get(&peer).copied().unwrap_or(now);
-            seen.insert(peer, since);
-        }
-        self.first_seen = seen;
         let long_ago = now.checked_sub(self.stuck_after);
-        self.first_seen
-            .iter()
-            .filter(|(peer, since)| {
-                long_ago.is_some_and(|t| **since <= t)
-                    && last_request(peer).is_none_or(|at| Some(at) <= long_ago)
+        open.into_iter()
+            .filter(|(peer, silent)| {
+                *silent >= self.stuck_after
+                    && last_request(peer).is_none_or(|at| long_ago.is_some_and(|t| at <= t))
                     && !in_flight(peer)
             })
             .count()
@@ -100,6 +94,26 @@ pub(crate) fn exec_again(listener: TcpListener, throttle: &[u8]) -> io::Error {
         Err(e) => eprintln!("tracksd: recycling without the login throttle's state: {e}"),
     }
     let args: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
+    let e = execve(c"/proc/self/exe", &args, &env);
+    if e.raw_os_error() != Some(libc::EMFILE) {
+        return e;
+    }
+    // At the fd limit exec itself fails (EMFILE): close what exec would close
+    // anyway (all close-on-exec: connections, files), keeping stdio, the
+    // listener and the memfd, and try once more. Only here, at the limit:
+    // another thread could be handed a closed number by an open meanwhile.
+    let keep = |fd: RawFd| {
+        fd <= FD
+            || env.iter().any(|v| {
+                v.ends_with(format!("={fd}").as_bytes()) && v.starts_with(THROTTLE_FD.as_bytes())
+            })
+    };
+    for fd in super::fd_scan::open_fds() {
+        if !keep(fd) {
+            // SAFETY: closing descriptors the exec below would close; see above.
+            unsafe { libc::close(fd) };
+        }
+    }
     execve(c"/proc/self/exe", &args, &env)
 }
 
@@ -164,23 +178,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_connection_is_stuck_once_open_long_without_a_request() {
-        let t0 = Instant::now();
+    fn a_connection_is_stuck_once_silent_long_without_a_request() {
         let idle = Duration::from_secs(1);
-        let mut watch = StuckWatch::new(idle);
+        let watch = StuckWatch::new(idle);
+        let now = Instant::now() + Duration::from_secs(60);
         let a = SocketAddr::from(([127, 0, 0, 1], 1));
         let b = SocketAddr::from(([127, 0, 0, 1], 2));
+        let long = Duration::from_secs(3);
         let never = |_: &SocketAddr| None;
         let idle_now = |_: &SocketAddr| false;
-        assert_eq!(watch.scanned([a, b], t0, never, idle_now), 0);
-        let later = t0 + Duration::from_secs(4);
-        // b sent a request lately; a did not, and has been open since t0.
-        let last = |p: &SocketAddr| (*p == b).then_some(later);
-        assert_eq!(watch.scanned([a, b], later, last, idle_now), 1);
+        assert_eq!(
+            watch.scanned([(a, long), (b, long)], now, never, idle_now),
+            2
+        );
+        // Silent for less than the idle timeout and a second: still sending (slowloris).
+        let short = Duration::from_millis(1500);
+        assert_eq!(
+            watch.scanned([(a, short), (b, long)], now, never, idle_now),
+            1
+        );
+        // b sent a request lately: its tiny_http connection is live.
+        let last = |p: &SocketAddr| (*p == b).then_some(now - Duration::from_millis(500));
+        assert_eq!(
+            watch.scanned([(a, long), (b, long)], now, last, idle_now),
+            1
+        );
         // One with a request in flight (a slow write) is not stuck.
-        assert_eq!(watch.scanned([a, b], later, last, |p| *p == a), 0);
-        // A connection that closed is forgotten.
-        assert_eq!(watch.scanned([b], later, last, idle_now), 0);
+        assert_eq!(watch.scanned([(a, long)], now, never, |p| *p == a), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! systemd socket activation, retiring an accept thread without touching the
 //! shared listening socket, cutting a tiny_http connection, thread priority.
 //!
-//! Architecture invariant: this and `alloc.rs`/`signals.rs`/`recycle.rs` are the
+//! Architecture invariant: this and `alloc.rs`/`signals.rs`/`recycle.rs`/`fd_scan.rs` are the
 //! only modules with `unsafe` FFI calls; each call is a plain libc function on
 //! memory or file descriptors of this process.
 
@@ -126,17 +126,44 @@ pub(crate) enum Shut {
 /// handle on a connection's socket, so they are found through /proc/self/fd
 /// (about a µs per descriptor: only ever on a worker thread).
 pub(crate) fn connection_fds(port: u16) -> Vec<(SocketAddr, RawFd)> {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<RawFd>().ok())
+    super::fd_scan::open_fds()
+        .into_iter()
         .filter_map(|fd| {
             let local = sock_addr(fd, false)?;
             let peer = sock_addr(fd, true)?;
             (local.port() == port).then_some((peer, fd))
         })
         .collect()
+}
+
+/// One of our connections, as a descriptor scan found it.
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    pub(crate) fd: RawFd,
+    /// How long since its peer last sent data (or connected).
+    pub(crate) silent: Duration,
+}
+
+/// How long since the peer of a TCP socket last sent data, from `TCP_INFO`
+/// (zero if the kernel won't say: then it never counts as stuck).
+pub(crate) fn silent_for(fd: RawFd) -> Duration {
+    // SAFETY: tcp_info is plain old data; all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the local we own.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(u64::from(info.tcpi_last_data_recv))
 }
 
 /// Whether `len` bytes can be written to `fd` without blocking: `fd` is still
