@@ -138,7 +138,9 @@ function openEditor(t) {
   FIELDS.forEach((f) => { field(f).value = t && t[f] !== null ? String(t[f]) : ''; });
   field('id').readOnly = !!t;
   $('editor').hidden = false;
-  field(t ? 'title' : 'id').focus();
+  // The form is above the list: on a phone, Edit on a row far down must show it.
+  $('editor').scrollIntoView({ block: 'start' });
+  field(t ? 'title' : 'id').focus({ preventScroll: true });
 }
 
 function closeEditor() {

@@ -5,7 +5,7 @@
 // BASE_URL is a server with john/password and at least 21 tracks; SECOND_BASE_URL a
 // fresh server that the downloaded backup is restored into. Every request to an
 // origin other than the page's own is aborted and counted (there must be none).
-// Screenshots (ui-phone.png, ui-phone-editor.png, ui-desktop.png) and the
+// Screenshots (ui-phone.png, ui-phone-login.png, ui-phone-editor.png, ui-desktop.png) and the
 // downloaded backup (ui-backup.json) go to ARTIFACT_DIR. Prints one line per
 // check; exits non-zero with the reason on the first failure.
 import { chromium } from 'playwright-core';
@@ -117,6 +117,10 @@ try {
   check(new URL(page.url()).pathname === '/ui/', `/ goes to /ui/ (${page.url()})`);
   await page.locator('#login').waitFor();
   check(await page.locator('#who').isHidden(), 'logged out: the login form shows, no user');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.locator('#tracks li').first().waitFor();
+  await page.screenshot({ path: join(artifacts, 'ui-phone-login.png') });
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   await logIn(page);
   check((await page.locator('#username').textContent()) === 'john', 'logged in: it says john');
@@ -217,6 +221,14 @@ try {
   check(asked.length === 1 && asked[0].startsWith('confirm: Delete'), `Delete asks first (${asked})`);
   check((await fetchIn(page, '/tracks/9001')).status === 404, 'the track is deleted');
   await search(page, '');
+
+  // On a phone, Edit on the last row of a page shows the form (it is above the list).
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.locator('#tracks li').last().locator('button', { hasText: 'Edit' }).click();
+  const formTop = await page.evaluate(() => document.getElementById('editor').getBoundingClientRect().top);
+  check(formTop > -2 && formTop < 100, `on a phone, Edit on the last row brings the form into view (top at ${formTop} px)`);
+  await page.locator('#cancel').click();
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // Screenshots of the list, logged in, at desktop and phone width.
   await page.screenshot({ path: join(artifacts, 'ui-desktop.png'), fullPage: true });
