@@ -2,7 +2,10 @@
 //! `playwright-core` through tests/browser/docs.mjs): with its Swagger UI assets
 //! unreachable the page still helps; with them served on the LAN (npm
 //! `swagger-ui-dist` from a static server here), Swagger UI renders and "Try it
-//! out" logs in. Screenshots go to target/browser/ as artifacts.
+//! out" logs in. And the page at `/ui/` used as a person would
+//! (tests/browser/ui.mjs: log in, search, page, add, edit, delete, download a
+//! backup, restore it into a fresh instance, log out), with its security checks.
+//! Screenshots go to target/browser/ as artifacts.
 //!
 //! Ignored by plain `cargo test`: `make browser-test` runs them after installing
 //! the npm packages. Under CI (CI=true) missing tools fail; elsewhere they skip.
