@@ -129,11 +129,15 @@ fn catalogue(n: usize, tag: &str) -> String {
 /// Sends only the head of a `method /tracks` declaring a `length`-byte JSON body
 /// (a body refused unread is never sent) and reads the answer.
 fn declared(server: &Server, method: &str, cookie: &str, length: usize) -> common::HttpResponse {
-    let head = format!(
-        "{method} /tracks HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+    server.raw(head(server, method, cookie, length).as_bytes())
+}
+
+/// The head of a `method /tracks` with `cookie` and a `length`-byte JSON body.
+fn head(server: &Server, method: &str, cookie: &str, length: usize) -> String {
+    format!(
+        "{method} /tracks HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
         server.addr
-    );
-    server.raw(head.as_bytes())
+    )
 }
 
 #[test]
@@ -180,11 +184,7 @@ fn a_slow_restore_upload_stalls_nobody() {
     // Act: a restore whose body trickles in for about a second.
     let mut s = std::net::TcpStream::connect(server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let head = format!(
-        "PUT /tracks HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        server.addr,
-        body.len()
-    );
+    let head = head(&server, "PUT", &cookie, body.len());
     s.write_all(head.as_bytes()).unwrap();
     let chunks: Vec<&[u8]> = body.as_bytes().chunks(body.len() / 40 + 1).collect();
     for (i, chunk) in chunks.iter().enumerate() {
@@ -221,11 +221,7 @@ fn a_slow_restore_upload_stalls_nobody() {
 fn send_restore(server: &Server, cookie: &str, body: &str) -> std::net::TcpStream {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(server.addr).unwrap();
-    let head = format!(
-        "PUT /tracks HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        server.addr,
-        body.len()
-    );
+    let head = head(server, "PUT", &cookie, body.len());
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
     s
