@@ -221,7 +221,7 @@ fn a_slow_restore_upload_stalls_nobody() {
 fn send_restore(server: &Server, cookie: &str, body: &str) -> std::net::TcpStream {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(server.addr).unwrap();
-    let head = head(server, "PUT", &cookie, body.len());
+    let head = head(server, "PUT", cookie, body.len());
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
     s
