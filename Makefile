@@ -60,7 +60,9 @@ browser-deps:
 	else echo "browser-deps: skipped, npm is missing"; fi
 
 ## browser-test: /docs in headless Chromium with its assets unreachable, then served from
-## the LAN ("Try it out" login, then /users/me); screenshots in target/browser/
+## the LAN ("Try it out" login, then /users/me); and /ui/ used as a person would (log in,
+## search, page, add/edit/delete, backup, restore into a fresh instance, log out; no other
+## origin, HttpOnly cookie, CSP, markup shown as text); screenshots in target/browser/
 browser-test: browser-deps
 	$(CARGO) test --locked --test browser -- --ignored --test-threads 1
 

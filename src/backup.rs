@@ -7,7 +7,8 @@
 
 use crate::app::App;
 use crate::auth;
-use crate::http::{Request, Response};
+use crate::config::TracksConfig;
+use crate::http::{Method, Request, Response};
 use crate::track_file::export_bytes;
 use crate::tracks::Track;
 use crate::validation::{ErrorItem, unprocessable};
@@ -48,6 +49,26 @@ pub fn restore(app: &mut App, req: &Request) -> Response {
         Ok(()) => Response::json(200, &serde_json::json!({ "restored": count })),
         Err(e) => crate::router::store_error(e),
     }
+}
+
+/// How many body bytes the edge reads of `req` when that is more than its usual
+/// bound: a logged-in `PUT /tracks` may carry a whole catalogue. Anyone else
+/// keeps the edge's 16 KiB, so a stranger cannot make the server hold megabytes
+/// (up to 32 bodies are read at once). The session is checked again, with CSRF,
+/// when the request is routed.
+pub fn body_limit(app: &App, req: &Request) -> Option<usize> {
+    let restore = req.method == Method::Put && req.path == "/tracks";
+    (restore && auth::authenticate(app, req).is_ok()).then(|| restore_bytes(&app.config.tracks))
+}
+
+/// The size of the largest export `[tracks]` allows (`export_bytes`: the tracks'
+/// JSON, which `max_catalogue_bytes` bounds, 4 bytes of separator per track and
+/// 4 around them), plus a little room for an editor's trailing newline.
+pub fn restore_bytes(bounds: &TracksConfig) -> usize {
+    bounds
+        .max_catalogue_bytes
+        .saturating_add(bounds.max_tracks.saturating_mul(4))
+        .saturating_add(64)
 }
 
 /// The tracks of a restore body, or the errors of its first bad item.

@@ -2,7 +2,10 @@
 //! `playwright-core` through tests/browser/docs.mjs): with its Swagger UI assets
 //! unreachable the page still helps; with them served on the LAN (npm
 //! `swagger-ui-dist` from a static server here), Swagger UI renders and "Try it
-//! out" logs in. Screenshots go to target/browser/ as artifacts.
+//! out" logs in. And the page at `/ui/` used as a person would
+//! (tests/browser/ui.mjs: log in, search, page, add, edit, delete, download a
+//! backup, restore it into a fresh instance, log out), with its security checks.
+//! Screenshots go to target/browser/ as artifacts.
 //!
 //! Ignored by plain `cargo test`: `make browser-test` runs them after installing
 //! the npm packages. Under CI (CI=true) missing tools fail; elsewhere they skip.
@@ -172,4 +175,61 @@ fn docs_with_assets_on_the_lan_runs_try_it_out_login_then_me() {
         output.contains("ok: GET /users/me via \"Try it out\" sees the session"),
         "{output}"
     );
+}
+
+#[test]
+#[ignore = "needs Chromium and npm packages: make browser-test"]
+fn the_page_at_ui_as_a_person_uses_it() {
+    if !tools_present() {
+        return;
+    }
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    // Arrange: the demo catalogue plus 21 tracks (three pages), and a fresh
+    // instance for the restore.
+    let server = Server::start("");
+    let cookie = server.login("john", "password").cookie().unwrap();
+    for i in 1..=21 {
+        let track = format!(
+            r#"{{"id":{},"title":"Seeded track {i}","artist":"Seeder","year":{}}}"#,
+            100 + i,
+            1980 + i
+        );
+        let r = server.request(
+            "POST",
+            "/tracks",
+            &[("Cookie", &cookie), ("Content-Type", "application/json")],
+            track.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let fresh = Server::start("");
+    let dir = artifacts();
+    // Act
+    let out = Command::new("node")
+        .arg(root().join("tests/browser/ui.mjs"))
+        .arg(format!("http://{}", server.addr))
+        .arg(format!("http://{}", fresh.addr))
+        .arg(&dir)
+        .output()
+        .expect("run node");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}screenshots: {}/ui-*.png", dir.display());
+    // Assert: the script's checks, and the two instances' exports from outside.
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "ok: the session cookie is HttpOnly",
+        "ok: the injected inline script did not run",
+        "ok: the markup title is visible as text",
+        "ok: the fresh instance exports the same bytes",
+        "ok: no request to another origin (0 aborted or refused",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    let backup = std::fs::read(dir.join("ui-backup.json")).unwrap();
+    assert!(
+        server.get("/tracks/export").body == fresh.get("/tracks/export").body,
+        "the two instances export the same"
+    );
+    assert!(backup.starts_with(b"[\n  {") && backup.ends_with(b"}\n]\n"));
 }

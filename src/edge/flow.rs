@@ -105,11 +105,12 @@ pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
     })
 }
 
-/// Reads the body of `pending` on a worker and sends it back to the loop, or
+/// Reads the body of `pending` (at most `limit` bytes) on a worker and sends it back to the loop, or
 /// hands `pending` back when no worker can take it now (then: 503).
 pub(crate) fn read_body_on(
     workers: &Workers,
     pending: Pending,
+    limit: usize,
     cx: Context,
 ) -> Result<(), Box<Pending>> {
     // The job owns the request through a slot, so a refused job gives it back.
@@ -119,7 +120,7 @@ pub(crate) fn read_body_on(
         let Some(mut p) = for_job.lock().ok().and_then(|mut s| s.take()) else {
             return;
         };
-        match super::panics::catch_quietly(|| tiny::read_body(&mut p.rq)).flatten() {
+        match super::panics::catch_quietly(|| tiny::read_body(&mut p.rq, limit)).flatten() {
             Some(body) => p.req.body = body,
             None => {
                 p.req.body = Body::Bytes(Vec::new());

@@ -162,17 +162,18 @@ impl HandlerLoop<'_> {
             (p.must_reap, p.close_after) = (true, true);
             return self.answer(p);
         }
-        match framing::body_plan(&p.req.headers, tiny::MAX_BODY_BYTES as u64) {
+        let limit = tiny::body_limit(self.app, &p.req);
+        match framing::body_plan(&p.req.headers, limit as u64) {
             framing::BodyPlan::Empty => {}
             framing::BodyPlan::Preread => {
-                p.req.body = tiny::read_body(&mut p.rq).unwrap_or(Body::Bytes(Vec::new()));
+                p.req.body = tiny::read_body(&mut p.rq, limit).unwrap_or(Body::Bytes(Vec::new()));
             }
             framing::BodyPlan::TooLarge => {
                 p.req.body = Body::TooLarge;
                 (p.must_reap, p.close_after) = (true, true);
             }
             framing::BodyPlan::Stream => {
-                if let Err(back) = flow::read_body_on(&self.readers, p, self.cx.clone()) {
+                if let Err(back) = flow::read_body_on(&self.readers, p, limit, self.cx.clone()) {
                     let mut p = *back;
                     p.refusal = Some((503, "Server busy"));
                     (p.must_reap, p.close_after) = (true, true);

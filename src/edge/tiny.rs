@@ -10,7 +10,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(crate) type WireResponse = tiny_http::Response<Cursor<Vec<u8>>>;
 
 /// Largest request body read into memory; a larger declared body gets 413 unread.
+/// A logged-in restore (`PUT /tracks`) may be larger: see [`body_limit`].
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The body bound of `req`: [`MAX_BODY_BYTES`], or what the application allows
+/// this request beyond it (`backup::body_limit`).
+pub(crate) fn body_limit(app: &crate::app::App, req: &Request) -> usize {
+    crate::backup::body_limit(app, req).map_or(MAX_BODY_BYTES, |n| n.max(MAX_BODY_BYTES))
+}
 
 /// The connection a request came on. tiny_http gives no other handle on it; the
 /// peer address is unique among our open connections.
@@ -40,14 +47,13 @@ pub(crate) fn to_request(rq: &tiny_http::Request) -> Request {
     req
 }
 
-/// Reads at most one byte more than the limit; `None` if the body broke off.
+/// Reads at most one byte more than `limit`; `None` if the body broke off.
 /// Blocks on a body still on the wire: only ever on a worker (or for a body
 /// tiny_http has already read into memory).
-pub(crate) fn read_body(rq: &mut tiny_http::Request) -> Option<Body> {
+pub(crate) fn read_body(rq: &mut tiny_http::Request, limit: usize) -> Option<Body> {
     let mut buf = Vec::new();
-    let limit = MAX_BODY_BYTES as u64 + 1;
-    match rq.as_reader().take(limit).read_to_end(&mut buf) {
-        Ok(_) if buf.len() > MAX_BODY_BYTES => Some(Body::TooLarge),
+    match rq.as_reader().take(limit as u64 + 1).read_to_end(&mut buf) {
+        Ok(_) if buf.len() > limit => Some(Body::TooLarge),
         Ok(_) => Some(Body::Bytes(buf)),
         Err(_) => None,
     }
