@@ -8,6 +8,9 @@
 //! The file is never repaired: one that does not parse at start is an
 //! [`FileError`], and the file is left exactly as it was for a person to look at.
 
+mod group_commit;
+pub use group_commit::PendingWrite;
+
 use crate::errors::FileError;
 use crate::state_file;
 use crate::tracks::{MemoryStore, StoreError, StoredTrack, Track, TrackStore, Undo};
@@ -29,6 +32,9 @@ pub struct FileStore {
     /// What is on disk, in memory.
     mem: MemoryStore,
     removed_temps: Vec<PathBuf>,
+    /// Set once the edge writes in the background: what is durable, and the
+    /// write under way.
+    background: Option<group_commit::GroupCommit>,
     /// Test seam: when set, every write fails with this error kind.
     #[cfg(test)]
     fail_writes: Option<io::ErrorKind>,
@@ -57,6 +63,7 @@ impl FileStore {
             mem: MemoryStore::new(Vec::new(), max_tracks),
             path: path.clone(),
             removed_temps,
+            background: None,
             #[cfg(test)]
             fail_writes: None,
         };
@@ -124,6 +131,10 @@ impl FileStore {
     /// successful write replaces the file with memory's view again.
     fn commit(&mut self, applied: Result<Undo, StoreError>) -> Result<(), StoreError> {
         let undo = applied?;
+        if let Some(background) = &mut self.background {
+            background.applied();
+            return Ok(());
+        }
         self.write(self.mem.all()).map_err(|e| {
             self.mem.undo(undo);
             StoreError::Unavailable(format!("{}: {e}", self.path.display()))
@@ -132,8 +143,12 @@ impl FileStore {
 }
 
 impl TrackStore for FileStore {
+    /// What is durable: in the background, memory may be ahead of it.
     fn all(&self) -> &[StoredTrack] {
-        self.mem.all()
+        match &self.background {
+            Some(background) => background.durable(),
+            None => self.mem.all(),
+        }
     }
 
     fn insert(&mut self, track: Track) -> Result<(), StoreError> {
@@ -156,6 +171,35 @@ impl TrackStore for FileStore {
     fn replace_all(&mut self, tracks: Vec<Track>) -> Result<(), StoreError> {
         let applied = self.mem.apply_replace_all(tracks);
         self.commit(applied)
+    }
+
+    fn version(&self) -> u64 {
+        self.background.as_ref().map_or(0, |b| b.version())
+    }
+
+    fn write_in_background(&mut self) {
+        self.background
+            .get_or_insert_with(|| group_commit::GroupCommit::new(&self.mem));
+    }
+
+    fn next_write(&mut self) -> Option<PendingWrite> {
+        self.background.as_mut()?.next_write(
+            &self.mem,
+            &self.path,
+            #[cfg(test)]
+            self.fail_writes,
+        )
+    }
+
+    fn written(&mut self, version: u64, result: io::Result<()>) -> Result<(), String> {
+        let Some(background) = &mut self.background else {
+            return Ok(());
+        };
+        background.written(version, result.is_ok());
+        result.map_err(|e| {
+            self.mem = self.mem.with_tracks(background.durable().to_vec());
+            format!("{}: {e}", self.path.display())
+        })
     }
 }
 

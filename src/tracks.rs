@@ -280,6 +280,24 @@ pub trait TrackStore {
     /// their ids must be unique (`Duplicate`, checked by the caller, which names
     /// the index) and they must fit the bounds (`Full`, `TooManyBytes`).
     fn replace_all(&mut self, tracks: Vec<Track>) -> Result<(), StoreError>;
+
+    /// Changes applied so far, for a store that writes in the background: the
+    /// edge holds a change's response until [`TrackStore::written`] says its
+    /// version is durable. A store that writes before it returns stays at 0.
+    fn version(&self) -> u64 {
+        0
+    }
+    /// From now on, write in the background (`track_file/group_commit.rs`).
+    fn write_in_background(&mut self) {}
+    /// The next background write, if changes wait and none is under way.
+    fn next_write(&mut self) -> Option<crate::track_file::PendingWrite> {
+        None
+    }
+    /// A background write ended. `Err` (the reason) when it failed: memory is
+    /// then back to the durable catalogue, and no change after it was made.
+    fn written(&mut self, _version: u64, _result: std::io::Result<()>) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A store that keeps tracks in memory only (tests), and the in-memory half of
@@ -313,6 +331,16 @@ impl MemoryStore {
             tracks,
             max_tracks,
             max_bytes: usize::MAX,
+        }
+    }
+
+    /// A store with the same bounds holding `tracks` (a write failed: memory
+    /// goes back to what is on disk).
+    pub(crate) fn with_tracks(&self, tracks: Vec<StoredTrack>) -> MemoryStore {
+        MemoryStore {
+            bytes: tracks.iter().map(|t| t.json.len()).sum(),
+            tracks,
+            ..*self
         }
     }
 

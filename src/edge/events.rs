@@ -25,6 +25,8 @@ pub(crate) enum Event {
     Written(Written),
     /// A worker looked up our connections' descriptors.
     Sockets(Vec<super::sockets::Connection>),
+    /// The writer thread finished writing the catalogue at this version.
+    Durable(u64, std::io::Result<()>),
     /// The current server's accept thread ended, and why.
     AcceptDied(std::io::Error),
     /// SIGTERM/SIGINT.

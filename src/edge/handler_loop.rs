@@ -14,6 +14,7 @@ use super::conns::{Admit, Connections};
 use super::events::{Event, Events};
 use super::flow::{self, Context, LogEntry, Pending, Reply, Written};
 use super::hashers::Hashers;
+use super::held::Held;
 use super::recycle::{RECYCLE_AT, StuckWatch};
 use super::sockets::Connection;
 use super::workers::Workers;
@@ -52,6 +53,10 @@ pub(crate) struct HandlerLoop<'a> {
     pub(crate) cx: Context,
     pub(crate) workers: Workers,
     pub(crate) readers: Workers,
+    /// Writes the catalogue (`track_file/group_commit.rs`); `held` keeps the
+    /// responses to changes until their write is durable.
+    pub(crate) writer: Workers,
+    pub(crate) held: Held<(Pending, Response)>,
     pub(crate) hashers: Hashers<Box<Pending>>,
     pub(crate) accept: AcceptSide,
     pub(crate) conns: Connections<Reply>,
@@ -117,6 +122,7 @@ impl HandlerLoop<'_> {
                 }
                 Event::Written(w) => self.on_written(w),
                 Event::Sockets(found) => self.on_sockets(found),
+                Event::Durable(version, result) => self.on_durable(version, result),
                 Event::AcceptDied(e) => self.on_accept_died(e)?,
                 Event::Stop => self.wind_down(false),
                 Event::Reload => self.on_reload(),
@@ -189,10 +195,11 @@ impl HandlerLoop<'_> {
     /// A connection with too many response bytes waiting gets its request
     /// routed later, when its writes catch up (see `conns.rs`).
     fn answer(&mut self, mut p: Pending) {
-        if p.refusal.is_none() && self.conns.backlogged(&p.peer) {
+        if p.refusal.is_none() && (self.conns.backlogged(&p.peer) || self.held.has(&p.peer)) {
             self.parked.entry(p.peer).or_default().push_back(p);
             return;
         }
+        let version = self.app.tracks.version();
         let response = match p.refusal {
             Some((503, detail)) => Response::detail(503, detail).with_header("Retry-After", "1"),
             Some((status, detail)) => Response::detail(status, detail),
@@ -212,7 +219,65 @@ impl HandlerLoop<'_> {
             }
             None => route(self.app, &p.req),
         };
+        if self.app.tracks.version() != version {
+            // A change, applied in memory: answered once it is durable.
+            self.held
+                .push(self.app.tracks.version(), p.peer, (p, response));
+            return self.start_write();
+        }
         self.reply(p, response);
+    }
+
+    /// Hands the catalogue's next write to the writer thread, if one is due.
+    fn start_write(&mut self) {
+        if let Some(write) = self.app.tracks.next_write() {
+            let mailbox = self.cx.mailbox.clone();
+            self.writer.submit(Box::new(move || {
+                let result = super::panics::catch_quietly(|| write.run())
+                    .unwrap_or_else(|| Err(std::io::Error::other("the write panicked")));
+                mailbox.send(Event::Durable(write.version(), result));
+            }));
+        }
+    }
+
+    /// A write ended: its changes' responses go out (or 503 for every change
+    /// not made), and requests parked behind them are routed.
+    fn on_durable(&mut self, version: u64, result: std::io::Result<()>) {
+        let released = match self.app.tracks.written(version, result) {
+            Ok(()) => self.held.release(version),
+            Err(reason) => {
+                let refused = self.held.take_all();
+                eprintln!(
+                    "tracksd: writing the catalogue failed ({reason}): {} changes refused",
+                    refused.len()
+                );
+                refused
+                    .into_iter()
+                    .map(|(peer, (p, _))| {
+                        let unavailable = crate::tracks::StoreError::Unavailable(String::new());
+                        (peer, (p, router::store_error(unavailable)))
+                    })
+                    .collect()
+            }
+        };
+        for (peer, (p, response)) in released {
+            self.reply(p, response);
+            self.unpark(peer);
+        }
+        self.start_write();
+    }
+
+    /// Routes `peer`'s parked requests while its connection may take them.
+    fn unpark(&mut self, peer: SocketAddr) {
+        while !self.conns.backlogged(&peer)
+            && !self.held.has(&peer)
+            && let Some(p) = self.parked.get_mut(&peer).and_then(|q| q.pop_front())
+        {
+            self.answer(p);
+        }
+        if self.parked.get(&peer).is_some_and(|q| q.is_empty()) {
+            self.parked.remove(&peer);
+        }
     }
 
     fn reply(&mut self, p: Pending, response: Response) {
@@ -308,14 +373,7 @@ impl HandlerLoop<'_> {
         if let Some(next) = self.conns.written(w.peer) {
             self.write(next);
         }
-        while !self.conns.backlogged(&w.peer)
-            && let Some(p) = self.parked.get_mut(&w.peer).and_then(|q| q.pop_front())
-        {
-            self.answer(p);
-        }
-        if self.parked.get(&w.peer).is_some_and(|q| q.is_empty()) {
-            self.parked.remove(&w.peer);
-        }
+        self.unpark(w.peer);
     }
 
     /// Cuts a connection: its queued responses are dropped unwritten and its

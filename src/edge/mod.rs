@@ -35,6 +35,7 @@ pub(crate) mod flow;
 pub(crate) mod framing;
 pub(crate) mod handler_loop;
 pub(crate) mod hashers;
+pub(crate) mod held;
 pub(crate) mod panics;
 pub(crate) mod recycle;
 pub(crate) mod sd_notify;
@@ -122,6 +123,9 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
     };
     let workers = workers::Workers::start("worker", MIN_WORKERS, MAX_WORKERS)
         .map_err(RuntimeError::Listener)?;
+    // One thread: one write in flight at a time is what makes group commit.
+    let writer = workers::Workers::start("writer", 1, 1).map_err(RuntimeError::Listener)?;
+    app.tracks.write_in_background();
     let readers =
         workers::Workers::start("body", 0, MAX_BODY_READERS).map_err(RuntimeError::Listener)?;
     let for_hashers = mailbox.clone();
@@ -154,6 +158,8 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         cx,
         workers,
         readers,
+        writer,
+        held: held::Held::default(),
         hashers,
         accept,
         conns: conns::Connections::new(idle_timeout * 2),
