@@ -142,7 +142,7 @@ fn serve(args: &Args) -> ExitCode {
             addr: config.listen,
             source,
         })?;
-        let idle = std::time::Duration::from_millis(config.idle_timeout_ms);
+        let idle = std::time::Duration::from_millis(config.server.idle_timeout_ms);
         let listener = edge::bind(config.listen, activated, idle)?;
         let app = open_app(config, sources(args))?;
         Ok((listener, app))
