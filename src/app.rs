@@ -38,6 +38,9 @@ pub(crate) struct Sources {
     pub credentials: Option<PathBuf>,
     /// The key file of the config at start; a reload keeps reading this one.
     pub key_file: PathBuf,
+    /// The address served (known once bound): a reload must not bring the demo
+    /// user onto a public one either.
+    pub listening_on: Option<std::net::SocketAddr>,
 }
 
 impl Sources {
@@ -135,6 +138,9 @@ impl App {
         vars: impl Fn(&str) -> Option<String>,
     ) -> Result<String, StartupError> {
         let new = self.sources.load_config(vars)?;
+        if let Some(addr) = self.sources.listening_on {
+            config::refuse_public_demo(&new, addr)?;
+        }
         let keys =
             crate::keys::load_existing(&self.sources.key_file, self.sources.credentials.as_deref())
                 .map_err(StartupError::Keys)?;

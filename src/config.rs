@@ -13,6 +13,9 @@ use toml::{Table, Value};
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config/tracksd.toml");
 /// How the embedded configuration is named in messages.
 pub const EMBEDDED_NAME: &str = "<embedded config/tracksd.toml>";
+/// The file `check-config` checks when given no `--config` (the package's and
+/// the unit's config); `$TRACKSD_CONFIG_DEFAULT` names another (tests).
+pub const DEFAULT_PATH: &str = "/etc/tracksd/tracksd.toml";
 
 /// `[tracks] max_catalogue_bytes` by default: sized so that the worst case
 /// (README "Limits and hardening") fits the unit's `MemoryMax=128M` with room.
@@ -292,6 +295,45 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         docs,
         ui,
         users,
+    })
+}
+
+/// Why `config` must not be served on `addr`, if it must not: it has a user of
+/// the embedded development config with that config's password hash (the demo
+/// user john, whose password the README gives to everyone), and `addr` is
+/// reachable from beyond this machine. The error names the file, `users` and
+/// the way out.
+pub fn refuse_public_demo(config: &Config, addr: SocketAddr) -> Result<(), ConfigError> {
+    if addr.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    static DEMO: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    let demo = DEMO.get_or_init(|| {
+        let users = parse(EMBEDDED_DEFAULT, EMBEDDED_NAME).map_or_else(|_| Vec::new(), |c| c.users);
+        (users.into_iter())
+            .map(|u| (u.username, u.password_hash.to_string()))
+            .collect()
+    });
+    let Some(user) = config.users.iter().find(|u| {
+        let hash = u.password_hash.to_string();
+        demo.iter()
+            .any(|(name, h)| *name == u.username && *h == hash)
+    }) else {
+        return Ok(());
+    };
+    let way_out = if config.source == EMBEDDED_NAME {
+        "give --config FILE with your own users"
+    } else {
+        "remove it or give it another password"
+    };
+    Err(ConfigError {
+        file: config.source.clone(),
+        key: Some("users".into()),
+        reason: format!(
+            "the demo user {:?} (its password is in the README) would be served on {addr}, \
+             which is not a loopback address; {way_out}, or listen on 127.0.0.1",
+            user.username
+        ),
     })
 }
 

@@ -312,3 +312,33 @@ fn hostile_input_leaves_no_panic_message_and_sighup_reloads_without_stopping() {
     assert_eq!(server.get("/").status, 200);
     assert!(!log.contains("panic"), "{log}");
 }
+
+/// Issue 17: a socket systemd passes may be public whatever the config's
+/// `listen` says; the demo user is not served on it (exit 2, one line).
+#[test]
+fn the_demo_user_is_refused_on_a_public_activated_socket() {
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    let dir = common::temp_dir("demo-activated");
+    let config = dir.join("tracksd.toml");
+    let shipped = std::fs::read_to_string("config/tracksd.toml").unwrap();
+    std::fs::write(
+        &config,
+        shipped.replace("\"./var\"", &format!("{:?}", dir.join("state"))),
+    )
+    .unwrap();
+    let mut child = spawn_activated(&listener, &config);
+    // Killed after 10 s: a server that started instead fails, it does not hang.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let log = log_of(&mut child);
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.contains("key `users`: the demo user \"john\"") && log.contains("served on 0.0.0.0:"),
+        "{log}"
+    );
+}
