@@ -139,7 +139,7 @@ impl App {
     ) -> Result<String, StartupError> {
         let new = self.sources.load_config(vars)?;
         if let Some(addr) = self.sources.listening_on {
-            config::refuse_public_demo(&new, addr)?;
+            crate::demo::refuse_public(&new, addr)?;
         }
         let keys =
             crate::keys::load_existing(&self.sources.key_file, self.sources.credentials.as_deref())

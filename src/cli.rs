@@ -150,7 +150,7 @@ fn check_config(args: &Args) -> Result<(), StartupError> {
         }
     }
     let c = sources.load_config(|k| std::env::var(k).ok())?;
-    crate::config::refuse_public_demo(&c, c.listen)?;
+    crate::demo::refuse_public(&c, c.listen)?;
     println!(
         "{}: ok (listen {}, state_dir {}, {} user(s))",
         c.source,
@@ -178,7 +178,7 @@ fn serve(args: &Args) -> ExitCode {
         let idle = std::time::Duration::from_millis(config.server.idle_timeout_ms);
         let listener = edge::bind(config.listen, activated, idle)?;
         // After binding: a socket systemd passed may be public whatever the config says.
-        crate::config::refuse_public_demo(&config, listener.addr)?;
+        crate::demo::refuse_public(&config, listener.addr)?;
         let mut sources = sources(args);
         sources.listening_on = Some(listener.addr);
         let app = open_app(config, sources)?;

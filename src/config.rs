@@ -298,45 +298,6 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     })
 }
 
-/// Why `config` must not be served on `addr`, if it must not: it has a user of
-/// the embedded development config with that config's password hash (the demo
-/// user john, whose password the README gives to everyone), and `addr` is
-/// reachable from beyond this machine. The error names the file, `users` and
-/// the way out.
-pub fn refuse_public_demo(config: &Config, addr: SocketAddr) -> Result<(), ConfigError> {
-    if addr.ip().to_canonical().is_loopback() {
-        return Ok(());
-    }
-    static DEMO: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
-    let demo = DEMO.get_or_init(|| {
-        let users = parse(EMBEDDED_DEFAULT, EMBEDDED_NAME).map_or_else(|_| Vec::new(), |c| c.users);
-        (users.into_iter())
-            .map(|u| (u.username, u.password_hash.to_string()))
-            .collect()
-    });
-    let Some(user) = config.users.iter().find(|u| {
-        let hash = u.password_hash.to_string();
-        demo.iter()
-            .any(|(name, h)| *name == u.username && *h == hash)
-    }) else {
-        return Ok(());
-    };
-    let way_out = if config.source == EMBEDDED_NAME {
-        "give --config FILE with your own users"
-    } else {
-        "remove it or give it another password"
-    };
-    Err(ConfigError {
-        file: config.source.clone(),
-        key: Some("users".into()),
-        reason: format!(
-            "the demo user {:?} (its password is in the README) would be served on {addr}, \
-             which is not a loopback address; {way_out}, or listen on 127.0.0.1",
-            user.username
-        ),
-    })
-}
-
 /// Why a `[docs] swagger_ui_url` cannot be used, if it cannot: it goes into the
 /// `/docs` page's HTML attributes unescaped, so only plain URL characters pass.
 fn swagger_ui_url_problem(url: &str) -> Option<&'static str> {
