@@ -47,7 +47,7 @@ pub struct Route {
 }
 
 /// Statuses any request can get, whatever its route: 400 bad framing, 413 body
-/// too large, 421 host not allowed, 431 headers too large, 500 handler panic,
+/// too large, 421 host not served, 431 headers too large, 500 handler panic,
 /// 503 no helper thread or queue slot free.
 pub const EDGE_STATUSES: &[u16] = &[400, 413, 421, 431, 500, 503];
 
