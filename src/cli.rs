@@ -21,7 +21,8 @@ SYNOPSIS
 DESCRIPTION
     serve          Serve the API (the default). Without --config the embedded
                    development config is used (127.0.0.1:8000, state in ./var,
-                   demo user john/password).
+                   demo user john/password, which is refused on an address
+                   other than loopback: exit 2).
     check-config   Validate a config file and exit: 0 if valid, 2 with one line
                    naming file, key and reason if not. Without --config it
                    checks /etc/tracksd/tracksd.toml, or the embedded config
