@@ -38,11 +38,15 @@ pub(crate) struct Sources {
     pub credentials: Option<PathBuf>,
     /// The key file of the config at start; a reload keeps reading this one.
     pub key_file: PathBuf,
+    /// The address served (known once bound): a reload must not bring the demo
+    /// user onto a public one either.
+    pub listening_on: Option<std::net::SocketAddr>,
 }
 
 impl Sources {
     /// The config: the file (or the embedded default), then the environment
-    /// `vars` (`TRACKSD_LISTEN`, `TRACKSD_STATE_DIR`), then `--listen`.
+    /// `vars` (`TRACKSD_LISTEN`, `TRACKSD_STATE_DIR`), then `--listen`; the
+    /// host rule also serves the machine's hostname as the kernel reports it now.
     pub fn load_config(
         &self,
         vars: impl Fn(&str) -> Option<String>,
@@ -56,6 +60,8 @@ impl Sources {
             config.listen = config::parse_listen(listen)
                 .map_err(|r| StartupError::Usage(format!("--listen: {r}")))?;
         }
+        let hosts = std::mem::take(&mut config.server.allowed_hosts);
+        config.server.allowed_hosts = hosts.with_hostname(crate::hosts::read_hostname().as_deref());
         Ok(config)
     }
 }
@@ -117,21 +123,24 @@ impl App {
         })
     }
 
-    /// Re-reads the users from the config and the session keys from where they
-    /// came from at start (`self.sources`, with the environment `vars` applied as
-    /// at start) and swaps them in; everything else stays as it is, connections,
-    /// sessions, throttle counters and tracks included. Settings that only a
-    /// restart applies (`listen`, `state_dir`, `[tracks]`, `[session]`,
-    /// `[server]`) are named in the summary when they changed, and ignored.
+    /// Re-reads the config and the session keys from where they came from at
+    /// start (`self.sources`, with the environment `vars` applied as at start)
+    /// and swaps in what can change while serving: the users, the session keys,
+    /// and the settings requests read as they come ([`Changes::applied`]).
+    /// Connections, sessions, throttle counters and tracks stay as they are.
+    /// Settings that only a restart applies are named in the summary when they
+    /// changed, and ignored.
     ///
     /// Returns the one line to log. On any error (naming file, key and reason)
     /// nothing is changed; a key file is never created here.
-    // Called by the handler loop on SIGHUP once the edge wires it (issue 11).
     pub(crate) fn reload(
         &mut self,
         vars: impl Fn(&str) -> Option<String>,
     ) -> Result<String, StartupError> {
         let new = self.sources.load_config(vars)?;
+        if let Some(addr) = self.sources.listening_on {
+            crate::demo::refuse_public(&new, addr)?;
+        }
         let keys =
             crate::keys::load_existing(&self.sources.key_file, self.sources.credentials.as_deref())
                 .map_err(StartupError::Keys)?;
@@ -143,40 +152,94 @@ impl App {
                 })
             })?;
 
-        let old = &self.config;
-        let ignored: Vec<String> = [
-            (old.listen != new.listen).then(|| format!("listen {}", new.listen)),
-            (old.state_dir != new.state_dir)
-                .then(|| format!("state_dir {}", new.state_dir.display())),
-            (old.tracks != new.tracks).then(|| "[tracks]".to_owned()),
-            (old.session != new.session).then(|| "[session]".to_owned()),
-            (old.trusted_proxies != new.trusted_proxies
-                || old.idle_timeout_ms != new.idle_timeout_ms
-                || old.ballast != new.ballast)
-                .then(|| "[server]".to_owned()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let changes = Changes::between(&self.config, &new);
         let mut summary = format!(
             "tracksd: reloaded {}: {} user(s) (was {}); {}",
             new.source,
             new.users.len(),
-            old.users.len(),
+            self.config.users.len(),
             keys.origin_line().trim_start_matches("tracksd: ")
         );
-        if !ignored.is_empty() {
+        if !changes.applied.is_empty() {
+            summary.push_str(&format!("; applied: {}", changes.applied.join(", ")));
+        }
+        if !changes.ignored.is_empty() {
             summary.push_str(&format!(
                 "; changed but ignored until a restart: {}",
-                ignored.join(", ")
+                changes.ignored.join(", ")
             ));
         }
         for warning in &keys.warnings {
             summary.push_str(&format!("; warning: {}: {warning}", keys.source.display()));
         }
+        let server = &mut self.config.server;
+        server.allowed_hosts = new.server.allowed_hosts;
+        server.trusted_proxies = new.server.trusted_proxies;
+        server.health_probe_interval_ms = new.server.health_probe_interval_ms;
+        self.config.docs = new.docs;
+        self.config.ui = new.ui;
         self.config.users = new.users;
         self.cookies = cookies;
         Ok(summary)
+    }
+}
+
+/// What a reload changes, named per key.
+struct Changes {
+    /// Keys every request reads afresh from `App::config`, so a reload applies
+    /// them at once: `[server] allowed_hosts` (and the hostname it serves),
+    /// `trusted_proxies`, `health_probe_interval_ms`, `[docs]` and `[ui]`.
+    applied: Vec<String>,
+    /// Keys the edge or the stores were built from at start (the listener, its
+    /// thread pools and timeouts, the state files, the cookie format): only a
+    /// restart applies them.
+    ignored: Vec<String>,
+}
+
+impl Changes {
+    fn between(old: &Config, new: &Config) -> Changes {
+        let name = |changed: bool, key: &str| changed.then(|| key.to_owned());
+        let (o, n) = (&old.server, &new.server);
+        let hosts = (&o.allowed_hosts, &n.allowed_hosts);
+        let applied = [
+            name(
+                hosts.0.entries() != hosts.1.entries(),
+                "server.allowed_hosts",
+            ),
+            (hosts.0.hostname() != hosts.1.hostname())
+                .then(|| format!("hostname {}", hosts.1.hostname().unwrap_or("(none)"))),
+            name(
+                o.trusted_proxies != n.trusted_proxies,
+                "server.trusted_proxies",
+            ),
+            name(
+                o.health_probe_interval_ms != n.health_probe_interval_ms,
+                "server.health_probe_interval_ms",
+            ),
+            name(
+                old.docs.swagger_ui_url != new.docs.swagger_ui_url,
+                "docs.swagger_ui_url",
+            ),
+            name(old.ui != new.ui, "ui.enabled"),
+        ];
+        let ignored = [
+            (old.listen != new.listen).then(|| format!("listen {}", new.listen)),
+            (old.state_dir != new.state_dir)
+                .then(|| format!("state_dir {}", new.state_dir.display())),
+            name(old.tracks != new.tracks, "[tracks]"),
+            name(old.session != new.session, "[session]"),
+            name(
+                o.idle_timeout_ms != n.idle_timeout_ms,
+                "server.idle_timeout_ms",
+            ),
+            name(o.ballast != n.ballast, "server.ballast"),
+            name(o.login_threads != n.login_threads, "server.login_threads"),
+            name(o.login_queue != n.login_queue, "server.login_queue"),
+        ];
+        Changes {
+            applied: applied.into_iter().flatten().collect(),
+            ignored: ignored.into_iter().flatten().collect(),
+        }
     }
 }
 

@@ -225,7 +225,7 @@ pub fn logout(app: &mut App, req: &Request) -> Response {
 /// peer is a trusted proxy.
 pub fn client_addr(app: &App, req: &Request) -> IpAddr {
     let peer = req.peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    if !app.config.trusted_proxies.contains(&peer) {
+    if !app.config.server.trusted_proxies.contains(&peer) {
         return peer;
     }
     req.header("x-forwarded-for")
@@ -239,7 +239,7 @@ pub fn client_addr(app: &App, req: &Request) -> IpAddr {
 fn client_scheme(app: &App, req: &Request) -> String {
     let from_proxy = req
         .peer
-        .is_some_and(|p| app.config.trusted_proxies.contains(&p));
+        .is_some_and(|p| app.config.server.trusted_proxies.contains(&p));
     from_proxy
         .then(|| req.header("x-forwarded-proto"))
         .flatten()

@@ -21,9 +21,13 @@ SYNOPSIS
 DESCRIPTION
     serve          Serve the API (the default). Without --config the embedded
                    development config is used (127.0.0.1:8000, state in ./var,
-                   demo user john/password).
+                   demo user john/password, which is refused on an address
+                   other than loopback: exit 2).
     check-config   Validate a config file and exit: 0 if valid, 2 with one line
-                   naming file, key and reason if not.
+                   naming file, key and reason if not. Without --config it
+                   checks /etc/tracksd/tracksd.toml, or the embedded config
+                   where that does not exist; it names the file it checked
+                   and prints which Host names are served.
     hash-password  Read one password line from stdin, print its PHC hash for a
                    [[users]] password_hash entry, and on stderr how long
                    one hash took (each login costs about that).
@@ -38,6 +42,8 @@ OPTIONS
 ENVIRONMENT
     TRACKSD_LISTEN       Overrides `listen`.
     TRACKSD_STATE_DIR    Overrides `state_dir`.
+    TRACKSD_CONFIG_DEFAULT  The file check-config checks without --config
+                         (default /etc/tracksd/tracksd.toml).
     CREDENTIALS_DIRECTORY  If it holds `session-key` (systemd LoadCredential=),
                          that file supplies the session keys.
 
@@ -97,15 +103,7 @@ pub fn main() -> ExitCode {
             println!("tracksd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        "check-config" => load_config(&args).map(|c| {
-            println!(
-                "{}: ok (listen {}, state_dir {}, {} user(s))",
-                c.source,
-                c.listen,
-                c.state_dir.display(),
-                c.users.len()
-            );
-        }),
+        "check-config" => check_config(&args),
         "hash-password" => hash_password(&args),
         _ => return serve(&args),
     };
@@ -128,6 +126,7 @@ fn sources(args: &Args) -> Sources {
         listen: args.listen.clone(),
         credentials: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         key_file: PathBuf::new(),
+        listening_on: None,
     }
 }
 
@@ -136,15 +135,54 @@ fn load_config(args: &Args) -> Result<Config, StartupError> {
     sources(args).load_config(|k| std::env::var(k).ok())
 }
 
+/// `check-config`: the `--config` file, else the installed one where it exists,
+/// else the embedded one (and it says so); the rule for `Host` names; and the
+/// refusal `serve` would give for the demo user on a public address.
+fn check_config(args: &Args) -> Result<(), StartupError> {
+    let mut sources = sources(args);
+    let mut fallback = None;
+    if sources.config.is_none() {
+        let default = std::env::var_os("TRACKSD_CONFIG_DEFAULT")
+            .map_or_else(|| PathBuf::from(crate::config::DEFAULT_PATH), PathBuf::from);
+        if default.exists() {
+            sources.config = Some(default);
+        } else {
+            fallback = Some(default);
+        }
+    }
+    let c = sources.load_config(|k| std::env::var(k).ok())?;
+    crate::demo::refuse_public(&c, c.listen)?;
+    println!(
+        "{}: ok (listen {}, state_dir {}, {} user(s))",
+        c.source,
+        c.listen,
+        c.state_dir.display(),
+        c.users.len()
+    );
+    if let Some(missing) = fallback {
+        println!(
+            "note: {} does not exist, so the embedded development config was checked \
+             (check another with --config FILE)",
+            missing.display()
+        );
+    }
+    println!("{}", c.server.allowed_hosts.describe());
+    Ok(())
+}
+
 fn serve(args: &Args) -> ExitCode {
     let started = match load_config(args).and_then(|config| {
         let activated = edge::activated_listener().map_err(|source| StartupError::Bind {
             addr: config.listen,
             source,
         })?;
-        let idle = std::time::Duration::from_millis(config.idle_timeout_ms);
+        let idle = std::time::Duration::from_millis(config.server.idle_timeout_ms);
         let listener = edge::bind(config.listen, activated, idle)?;
-        let app = open_app(config, sources(args))?;
+        // After binding: a socket systemd passed may be public whatever the config says.
+        crate::demo::refuse_public(&config, listener.addr)?;
+        let mut sources = sources(args);
+        sources.listening_on = Some(listener.addr);
+        let app = open_app(config, sources)?;
         Ok((listener, app))
     }) {
         Ok(s) => s,

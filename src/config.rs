@@ -13,6 +13,9 @@ use toml::{Table, Value};
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config/tracksd.toml");
 /// How the embedded configuration is named in messages.
 pub const EMBEDDED_NAME: &str = "<embedded config/tracksd.toml>";
+/// The file `check-config` checks when given no `--config` (the package's and
+/// the unit's config); `$TRACKSD_CONFIG_DEFAULT` names another (tests).
+pub const DEFAULT_PATH: &str = "/etc/tracksd/tracksd.toml";
 
 /// `[tracks] max_catalogue_bytes` by default: sized so that the worst case
 /// (README "Limits and hardening") fits the unit's `MemoryMax=128M` with room.
@@ -60,8 +63,34 @@ pub struct SessionConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// `[server]`: how requests are taken in. Which keys a reload applies is
+/// decided per key in `App::reload`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// `trusted_proxies`: peers whose `X-Forwarded-For` last hop is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `allowed_hosts`: the names (beyond IP literals, `localhost` and,
+    /// when the list is empty, dotless names) a request's `Host` may carry.
+    pub allowed_hosts: crate::hosts::AllowedHosts,
+    /// `idle_timeout_ms`: a connection silent for this long (mid-request
+    /// or between keep-alive requests) is closed; also the socket send timeout.
+    pub idle_timeout_ms: u64,
+    /// `health_probe_interval_ms`: `/healthz` probes the disk at most
+    /// this often and answers from the last result in between.
+    pub health_probe_interval_ms: u64,
+    /// `ballast`: keep tiny-http's pool from queueing bursts of new
+    /// connections (see `ballast.rs`).
+    pub ballast: bool,
+    /// `login_threads`: threads that compute password hashes, at the
+    /// lowest priority (default 1: a flood of logins costs at most one core).
+    pub login_threads: usize,
+    /// `login_queue`: logins that may wait for a hashing thread; one more
+    /// is answered 503 with `Retry-After` (default 8).
+    pub login_queue: usize,
+}
+
 /// `[docs]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DocsConfig {
     /// `swagger_ui_url`: the directory URL serving swagger-ui-dist's
     /// `swagger-ui-bundle.js` and `swagger-ui.css` (FastAPI's `swagger_js_url` and
@@ -92,26 +121,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub tracks: TracksConfig,
     pub session: SessionConfig,
-    /// `[server] trusted_proxies`: peers whose `X-Forwarded-For` last hop is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// `[server] allowed_hosts`: the names (beyond IP literals, `localhost` and,
-    /// when the list is empty, dotless names) a request's `Host` may carry.
-    pub allowed_hosts: crate::hosts::AllowedHosts,
-    /// `[server] idle_timeout_ms`: a connection silent for this long (mid-request
-    /// or between keep-alive requests) is closed; also the socket send timeout.
-    pub idle_timeout_ms: u64,
-    /// `[server] health_probe_interval_ms`: `/healthz` probes the disk at most
-    /// this often and answers from the last result in between.
-    pub health_probe_interval_ms: u64,
-    /// `[server] ballast`: keep tiny-http's pool from queueing bursts of new
-    /// connections (see `ballast.rs`).
-    pub ballast: bool,
-    /// `[server] login_threads`: threads that compute password hashes, at the
-    /// lowest priority (default 1: a flood of logins costs at most one core).
-    pub login_threads: usize,
-    /// `[server] login_queue`: logins that may wait for a hashing thread; one more
-    /// is answered 503 with `Retry-After` (default 8).
-    pub login_queue: usize,
+    pub server: ServerConfig,
     pub docs: DocsConfig,
     pub ui: UiConfig,
     pub users: Vec<UserConfig>,
@@ -224,15 +234,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         c
     };
 
-    let (
-        trusted_proxies,
-        allowed_hosts,
-        idle_timeout_ms,
-        health_probe_interval_ms,
-        ballast,
-        login_threads,
-        login_queue,
-    ) = {
+    let server = {
         let mut s = root.section("server")?;
         let mut proxies = Vec::new();
         for (i, text) in s.string_list("trusted_proxies")?.into_iter().enumerate() {
@@ -247,23 +249,19 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let hosts = s.string_list("allowed_hosts")?;
         let hosts = crate::hosts::AllowedHosts::parse(&hosts)
             .map_err(|reason| s.error("allowed_hosts", reason))?;
-        let idle = s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64;
-        let probe = s
-            .integer("health_probe_interval_ms", 1_000, 3_600_000)?
-            .unwrap_or(5_000) as u64;
-        let ballast = s.boolean("ballast")?.unwrap_or(true);
-        let login_threads = s.integer("login_threads", 1, 64)?.unwrap_or(1) as usize;
-        let login_queue = s.integer("login_queue", 0, 1024)?.unwrap_or(8) as usize;
+        let server = ServerConfig {
+            trusted_proxies: proxies,
+            allowed_hosts: hosts,
+            idle_timeout_ms: s.integer("idle_timeout_ms", 100, 300_000)?.unwrap_or(5_000) as u64,
+            health_probe_interval_ms: s
+                .integer("health_probe_interval_ms", 1_000, 3_600_000)?
+                .unwrap_or(5_000) as u64,
+            ballast: s.boolean("ballast")?.unwrap_or(true),
+            login_threads: s.integer("login_threads", 1, 64)?.unwrap_or(1) as usize,
+            login_queue: s.integer("login_queue", 0, 1024)?.unwrap_or(8) as usize,
+        };
         s.finish()?;
-        (
-            proxies,
-            hosts,
-            idle,
-            probe,
-            ballast,
-            login_threads,
-            login_queue,
-        )
+        server
     };
 
     let docs = {
@@ -293,13 +291,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         state_dir,
         tracks,
         session,
-        trusted_proxies,
-        allowed_hosts,
-        idle_timeout_ms,
-        health_probe_interval_ms,
-        ballast,
-        login_threads,
-        login_queue,
+        server,
         docs,
         ui,
         users,

@@ -8,6 +8,7 @@ pub(crate) mod auth;
 pub(crate) mod backup;
 pub mod cli;
 pub mod config;
+pub(crate) mod demo;
 pub(crate) mod edge;
 pub(crate) mod errors;
 pub(crate) mod hosts;

@@ -114,7 +114,7 @@ impl HealthProbe {
 /// to the state directory and removed again, else 503 with the reason's error
 /// kind. This catches a read-only, full or vanished state directory.
 pub fn healthz(app: &mut App, now_ms: u64) -> Response {
-    let interval = app.config.health_probe_interval_ms;
+    let interval = app.config.server.health_probe_interval_ms;
     let (result, age) = app.health.check(&app.config.state_dir, interval, now_ms);
     let (status, body) = match result {
         Ok(()) => (

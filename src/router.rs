@@ -47,7 +47,7 @@ pub struct Route {
 }
 
 /// Statuses any request can get, whatever its route: 400 bad framing, 413 body
-/// too large, 421 host not allowed, 431 headers too large, 500 handler panic,
+/// too large, 421 host not served, 431 headers too large, 500 handler panic,
 /// 503 no helper thread or queue slot free.
 pub const EDGE_STATUSES: &[u16] = &[400, 413, 421, 431, 500, 503];
 
@@ -216,11 +216,14 @@ fn admit<'r>(
 ) -> Result<(&'static Route, Option<&'r str>, Method), Response> {
     // Before anything runs: a request for a name we do not serve may come from
     // a DNS-rebinding page (see `hosts`).
-    if !app.config.allowed_hosts.permit(req.header_values("host")) {
-        return Err(Response::detail(
-            421,
-            "Misdirected request: host not allowed",
-        ));
+    // The body names the host and the key that allows it (the access log too).
+    if let Err(refused) = app
+        .config
+        .server
+        .allowed_hosts
+        .check(req.header_values("host"))
+    {
+        return Err(Response::detail(421, &refused.detail()));
     }
     let Some((route, param)) = find_route(&req.path) else {
         return Err(Response::detail(404, "Not Found"));

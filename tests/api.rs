@@ -153,3 +153,97 @@ fn a_422_echoes_the_body_in_the_order_sent() {
         )
     );
 }
+
+/// Issue 17 item 4: the names a home network uses are served without being
+/// listed; any other name gets a 421 that names it and the key that allows it,
+/// and so does its access-log line.
+#[test]
+fn home_network_names_are_served_and_a_refusal_names_host_and_key() {
+    // Arrange: a list, so a dotless name is served only as this machine's hostname.
+    let server = Server::start("[server]\nallowed_hosts = [\"tracks.example.org\"]");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let hostname = hostname.trim();
+    let status = |host: &str| {
+        server
+            .request_for_host(host, "GET", "/tracks", &[], b"")
+            .status
+    };
+    // Act + Assert
+    for host in [
+        "raspberrypi.local",
+        "RaspberryPi.local.:8000",
+        "x.home.arpa",
+        "nas.lan",
+        "printer.internal",
+        hostname,
+        &format!("{hostname}.local"),
+        "tracks.example.org",
+    ] {
+        assert_eq!(status(host), 200, "Host: {host}");
+    }
+    assert_eq!(status("otherpi"), 421, "a dotless name that is not ours");
+    let refused = server.request_for_host("Evil.Example:8000", "GET", "/tracks", &[], b"");
+    assert_eq!(
+        (refused.status, refused.text().as_str()),
+        (
+            421,
+            r#"{"detail":"Misdirected request: host \"evil.example\" is not allowed; add it to [server] allowed_hosts"}"#
+        )
+    );
+    let log = server.wait_for_log(
+        r#"(host "evil.example" not allowed)"#,
+        std::time::Duration::from_secs(10),
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("evil.example"))
+        .unwrap_or_else(|| panic!("no 421 line naming the host in:\n{log}"));
+    assert!(
+        line.starts_with("GET /tracks 421 ")
+            && line.ends_with(r#"ms (host "evil.example" not allowed)"#),
+        "{line}"
+    );
+}
+
+/// A hostile `Host` is quoted, escaped and bounded in the 421 body and its log
+/// line: it can neither end the quotes nor the line, nor fill the journal.
+#[test]
+fn a_hostile_host_cannot_break_the_421_body_or_the_log_line() {
+    let server = Server::start("");
+    let long = "a".repeat(4000);
+    for host in [
+        r#"x" y\"#,
+        "tracksd: failed login from 10.9.9.9",
+        long.as_str(),
+    ] {
+        let r = server.request_for_host(host, "GET", "/", &[], b"");
+        assert_eq!(r.status, 421, "{host}");
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let detail = body["detail"].as_str().unwrap();
+        assert_eq!(detail.matches('"').count(), 2, "{detail}");
+        assert!(detail.len() < 400, "{} bytes", detail.len());
+    }
+    let log = server.wait_for_log("...\" invalid)", std::time::Duration::from_secs(10));
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("GET / 421 "))
+        .collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(
+        lines[0].ends_with(r#" (Host "x\u{22}\u{20}y\u{5c}" invalid)"#),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with(
+            r#" (Host "tracksd:\u{20}failed\u{20}login\u{20}from\u{20}10.9.9.9" invalid)"#
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].len() < 400, "{} bytes", lines[2].len());
+    assert!(
+        !log.lines().any(|l| l.starts_with("tracksd: failed login")),
+        "{log}"
+    );
+}

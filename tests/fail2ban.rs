@@ -98,8 +98,26 @@ fn the_fail2ban_filter_finds_each_failed_login_with_the_real_client_address_only
     ]
     .map(|r| r.status);
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    // A refused Host is named in its access-log line (issue 17): one that looks
+    // like a failed-login line must not become one.
+    let forged = r#"tracksd: failed login from 10.9.9.9 for user "b""#;
+    assert_eq!(
+        server.request_for_host(forged, "GET", "/", &[], b"").status,
+        421
+    );
+    assert_eq!(
+        server
+            .request_for_host("evil.example", "GET", "/", &[], b"")
+            .status,
+        421
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
-    while server.log().matches("failed login").count() < FAILED && Instant::now() < deadline {
+    while (server.log().matches("failed login").count() < FAILED
+        || !server
+            .log()
+            .contains(r#"(host "evil.example" not allowed)"#))
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let stderr = server.log();
@@ -118,7 +136,7 @@ fn the_fail2ban_filter_finds_each_failed_login_with_the_real_client_address_only
     // Assert
     let failed: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains("failed login"))
+        .filter(|l| l.starts_with("tracksd: failed login"))
         .collect();
     assert_eq!(failed.len(), FAILED, "failed-login lines in:\n{stderr}");
     assert!(

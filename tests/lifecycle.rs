@@ -312,3 +312,84 @@ fn hostile_input_leaves_no_panic_message_and_sighup_reloads_without_stopping() {
     assert_eq!(server.get("/").status, 200);
     assert!(!log.contains("panic"), "{log}");
 }
+
+/// Issue 17: a socket systemd passes may be public whatever the config's
+/// `listen` says; the demo user is not served on it (exit 2, one line).
+#[test]
+fn the_demo_user_is_refused_on_a_public_activated_socket() {
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    let dir = common::temp_dir("demo-activated");
+    let config = dir.join("tracksd.toml");
+    let shipped = std::fs::read_to_string("config/tracksd.toml").unwrap();
+    std::fs::write(
+        &config,
+        shipped.replace("\"./var\"", &format!("{:?}", dir.join("state"))),
+    )
+    .unwrap();
+    let mut child = spawn_activated(&listener, &config);
+    // Killed after 10 s: a server that started instead fails, it does not hang.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let log = log_of(&mut child);
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.contains("key `users`: the demo user \"john\"") && log.contains("served on 0.0.0.0:"),
+        "{log}"
+    );
+}
+
+/// Issue 17: nor may a reload bring the demo user onto a public listener; it
+/// fails, names why, and the server goes on with the users it had.
+#[test]
+fn a_reload_that_would_serve_the_demo_user_publicly_changes_nothing() {
+    // Arrange: a public activated socket, served with a test user.
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    let dir = common::temp_dir("demo-reload");
+    let config = dir.join("tracksd.toml");
+    std::fs::write(&config, common::config_text(&dir, "")).unwrap();
+    let mut child = spawn_activated(&listener, &config);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (log, stderr) = (log.clone(), child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                log.lock()
+                    .unwrap()
+                    .push_str(&(line.unwrap_or_default() + "\n"));
+            }
+        })
+    };
+    let wait_for = |wanted: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !log.lock().unwrap().contains(wanted) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        log.lock().unwrap().clone()
+    };
+    assert!(wait_for("tracksd listening on").contains("(socket activation)"));
+    // Act: the shipped development config (john with the demo hash) instead.
+    let shipped = std::fs::read_to_string("config/tracksd.toml").unwrap();
+    std::fs::write(
+        &config,
+        shipped.replace("\"./var\"", &format!("{:?}", dir.join("state"))),
+    )
+    .unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let seen = wait_for("reload failed");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let _ = reader.join();
+    // Assert
+    let line = seen.lines().find(|l| l.contains("reload failed"));
+    let line = line.unwrap_or_else(|| panic!("no failed reload in:\n{seen}"));
+    assert!(
+        line.starts_with("tracksd: SIGHUP: reload failed, nothing changed: config error: ")
+            && line.contains("key `users`: the demo user \"john\""),
+        "{line}"
+    );
+}

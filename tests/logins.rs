@@ -102,7 +102,10 @@ fn point_2_a_host_that_is_not_allowed_is_421_and_runs_nothing() {
     // Assert
     assert_eq!(
         (rebound.status, rebound.text().as_str()),
-        (421, r#"{"detail":"Misdirected request: host not allowed"}"#)
+        (
+            421,
+            r#"{"detail":"Misdirected request: host \"evil.example\" is not allowed; add it to [server] allowed_hosts"}"#
+        )
     );
     assert_eq!(rebound.header("set-cookie"), None);
     assert_eq!(unknown_path.status, 421);

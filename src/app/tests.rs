@@ -1,5 +1,5 @@
-//! `App::reload`: users and keys swapped in from the same sources as at start,
-//! nothing else; a mistake changes nothing.
+//! `App::reload`: users, keys and the per-request settings swapped in from the
+//! same sources as at start, every other change named; a mistake changes nothing.
 
 use super::*;
 use crate::http::{Method, Request};
@@ -214,4 +214,19 @@ fn a_credential_stays_the_key_source() {
         )),
         "{summary}"
     );
+}
+
+#[test]
+fn a_changed_hostname_is_applied_and_named() {
+    let parsed = |hostname: &str| {
+        let mut c = crate::config::parse("", "t.toml").unwrap();
+        let hosts = std::mem::take(&mut c.server.allowed_hosts);
+        c.server.allowed_hosts = hosts.with_hostname(Some(hostname));
+        c
+    };
+    let changes = Changes::between(&parsed("pi"), &parsed("pi2"));
+    assert_eq!(changes.applied, ["hostname pi2"]);
+    assert!(changes.ignored.is_empty());
+    let same = Changes::between(&parsed("pi"), &parsed("PI"));
+    assert!(same.applied.is_empty() && same.ignored.is_empty());
 }

@@ -105,7 +105,8 @@ fn bad_allowed_hosts_entry_is_named() {
     )
     .unwrap();
     assert!(
-        c.allowed_hosts
+        c.server
+            .allowed_hosts
             .permit(std::iter::once("tracks.example.org:8000"))
     );
 }

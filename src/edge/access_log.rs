@@ -8,7 +8,8 @@
 //! request cost (ext4 or journald on the other end). Each write stays within
 //! `PIPE_BUF`, so lines logged by other threads never land inside one.
 //! Architecture invariant: only method, path (no query), status, size, duration
-//! and a fixed note are logged — never query strings, bodies, cookies or keys.
+//! and a note (fixed text, or a 421's refused host escaped by `hosts`) are
+//! logged — never query strings, bodies, cookies or keys.
 
 use std::io::Write as _;
 use std::time::Duration;

@@ -38,6 +38,9 @@ pub(crate) struct LogEntry {
     pub(crate) status: u16,
     pub(crate) bytes: usize,
     pub(crate) started: Instant,
+    /// Appended to the line (one space first), e.g. which host a 421 refused;
+    /// empty for most requests, so no allocation.
+    pub(crate) note: String,
 }
 
 /// A response ready to be written on its connection.

@@ -281,12 +281,23 @@ impl HandlerLoop<'_> {
     }
 
     fn reply(&mut self, p: Pending, response: Response) {
+        // Only the host check answers 421: the log line names the host, so that
+        // an owner reading the journal sees what to add to allowed_hosts.
+        let note = match response.status {
+            421 => (self.app.config.server.allowed_hosts)
+                .check(p.req.header_values("host"))
+                .err()
+                .map(|refused| refused.log_note())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         let log = LogEntry {
             method: p.req.method,
             path: p.req.path,
             status: response.status,
             bytes: response.body.len(),
             started: p.started,
+            note,
         };
         let bytes = response.body.len();
         let reply = Reply {
@@ -351,7 +362,12 @@ impl HandlerLoop<'_> {
     }
 
     fn on_written(&mut self, w: Written) {
-        let note = if w.ok { "" } else { " (client gone)" };
+        let gone = if w.ok { "" } else { " (client gone)" };
+        let note = if w.log.note.is_empty() {
+            gone
+        } else {
+            &format!("{}{gone}", w.log.note)
+        };
         self.log.request(
             w.log.method.as_str(),
             &w.log.path,

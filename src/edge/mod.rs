@@ -102,7 +102,7 @@ pub(crate) fn bind(
 
 /// Serves until a stop signal (Ok) or until the accept side cannot be rebuilt.
 pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError> {
-    let idle_timeout = Duration::from_millis(app.config.idle_timeout_ms);
+    let idle_timeout = Duration::from_millis(app.config.server.idle_timeout_ms);
     if let Some(saved) = recycle::take_saved_throttle() {
         let (addrs, users, devices) = app.throttle.restore(&saved);
         eprintln!(
@@ -130,12 +130,12 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         workers::Workers::start("body", 0, MAX_BODY_READERS).map_err(RuntimeError::Listener)?;
     let for_hashers = mailbox.clone();
     let hashers = hashers::Hashers::start(
-        app.config.login_threads,
-        app.config.login_queue,
+        app.config.server.login_threads,
+        app.config.server.login_queue,
         Box::new(move |p, verdict| for_hashers.send(events::Event::LoginChecked(p, verdict))),
     )
     .map_err(RuntimeError::Listener)?;
-    let ballast = if app.config.ballast {
+    let ballast = if app.config.server.ballast {
         Some(
             ballast::Ballast::start(listener.addr, idle_timeout / 3)
                 .map_err(RuntimeError::Listener)?,

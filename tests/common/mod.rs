@@ -44,6 +44,12 @@ pub fn clean(mut cmd: Command) -> Command {
     for k in INHERITED_ENV {
         cmd.env_remove(k);
     }
+    // `check-config` without `--config` reads /etc/tracksd/tracksd.toml where it
+    // exists: never the test host's.
+    cmd.env(
+        "TRACKSD_CONFIG_DEFAULT",
+        "/nonexistent/tracksd-test/tracksd.toml",
+    );
     cmd
 }
 
