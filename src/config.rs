@@ -18,7 +18,7 @@ pub const EMBEDDED_NAME: &str = "<embedded config/tracksd.toml>";
 pub const DEFAULT_PATH: &str = "/etc/tracksd/tracksd.toml";
 
 /// `[tracks] max_catalogue_bytes` by default: sized so that the worst case
-/// (README "Limits and hardening") fits the unit's `MemoryMax=128M` with room.
+/// (docs/limits.md) fits the unit's `MemoryMax=128M` with room.
 pub const DEFAULT_MAX_CATALOGUE_BYTES: usize = 8 << 20;
 
 /// The `SameSite` cookie attribute values we allow.

@@ -207,7 +207,7 @@ const DOCS_HTML: &str = r##"<!DOCTYPE html>
 Its script and stylesheet come from <code>{base}</code>, which this browser could not
 reach &mdash; typically because this network has no internet access. The API itself works.
 The owner can serve Swagger UI from the LAN instead: set <code>[docs] swagger_ui_url</code>
-in the server's configuration (the README's &ldquo;Docs&rdquo; section says how).</p>
+in the server's configuration (docs/api.md, &ldquo;Docs and generated clients&rdquo;, says how).</p>
 <p>The full description of every route is <a href="/openapi.json">/openapi.json</a>
 (OpenAPI 3.1; any OpenAPI tool or client generator reads it).</p>
 <h2>Log in</h2>

@@ -107,7 +107,7 @@ fn reload_reads_the_key_file_of_the_start_again() {
     let mut app = started(&dir, &["john"]);
     let signed_with_a = login(&mut app, "john").unwrap();
 
-    // Rotation as the README describes it: append a key, reload.
+    // Rotation as docs/sessions.md describes it: append a key, reload.
     let key_file = dir.join("state/session.key");
     write_key(&key_file, &format!("{KEY_A}\n{KEY_B}\n"));
     let summary = app.reload(no_env).unwrap();

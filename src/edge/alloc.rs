@@ -13,7 +13,7 @@ use std::alloc::{GlobalAlloc, Layout};
 /// The allocator for everything below `HUGE`: the C library's on glibc, dlmalloc
 /// on musl (the static builds). musl's own (mallocng) cost the static build 17–20% more
 /// instructions per request than glibc's and more waiting on its one lock (5.2 futex
-/// calls per request against 3.6). Figures: README.md, "Static builds and the allocator".
+/// calls per request against 3.6). Figures: docs/performance.md, "Static builds and the allocator".
 #[cfg(not(target_env = "musl"))]
 const INNER: std::alloc::System = std::alloc::System;
 #[cfg(target_env = "musl")]

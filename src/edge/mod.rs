@@ -4,7 +4,7 @@
 //! tiny_http parses HTTP on a thread per connection and hands requests over a
 //! queue. It has no timeouts, writes a connection's responses strictly in order
 //! (a write waits for the one before it), dies on any `accept()` error, drains
-//! unread bodies on drop and answers some requests itself (README, "Limits and
+//! unread bodies on drop and answers some requests itself (docs/limits.md, "Limits and
 //! hardening"). The edge keeps all of that away from the loop, which only
 //! routes, changes state and hands work over:
 //!
