@@ -108,6 +108,11 @@ impl Events {
         std::mem::replace(&mut self.server, server)
     }
 
+    /// A Tick no later than `due` (something falls due then: a watchdog ping).
+    pub(crate) fn tick_by(&mut self, due: Instant) {
+        self.next_tick = self.next_tick.min(due);
+    }
+
     /// How often a Tick comes when nothing happens.
     pub(crate) fn tick_every(&mut self, every: Duration) {
         if every < self.tick_every {

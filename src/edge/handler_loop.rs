@@ -572,6 +572,11 @@ impl HandlerLoop<'_> {
             let _ = sd_notify::notify("WATCHDOG=1");
             self.next_ping = now + every;
         }
+        if self.watchdog.is_some() {
+            // The tick interval alone would let a ping due just after this
+            // tick wait for the next one: a whole interval late.
+            self.events.tick_by(self.next_ping);
+        }
         if !self.orphans.is_empty() {
             self.poll_orphans(now);
         }
