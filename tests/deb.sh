@@ -44,7 +44,9 @@ for deb in "$@"; do
     [ -z "$odd_dirs" ] || fail "directories not root/root 0755: $odd_dirs"
 
     # Control: the conffile, the fields, no dependencies, scripts that parse.
-    conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)
+    mkdir -p "$work/$arch/ctrl"
+    dpkg-deb -e "$deb" "$work/$arch/ctrl"
+    conffiles=$(cat "$work/$arch/ctrl/conffiles" 2>/dev/null || echo "(no DEBIAN/conffiles)")
     [ "$conffiles" = /etc/tracksd/tracksd.toml ] || fail "conffiles is '$conffiles', want /etc/tracksd/tracksd.toml"
     field() { dpkg-deb -f "$deb" "$1"; }
     [ "$(field Package)" = tracksd ] || fail "Package: $(field Package)"
@@ -55,8 +57,6 @@ for deb in "$@"; do
     [[ "$(field Installed-Size)" =~ ^[0-9]+$ ]] || fail "Installed-Size: '$(field Installed-Size)'"
     [ -n "$(field Description)" ] || fail "no Description"
     for f in Depends Pre-Depends; do [ -z "$(field $f)" ] || fail "$f: $(field $f) (the static binary needs nothing)"; done
-    mkdir -p "$work/$arch/ctrl"
-    dpkg-deb -e "$deb" "$work/$arch/ctrl"
     for s in postinst prerm postrm; do
         script=$work/$arch/ctrl/$s
         [ -x "$script" ] || fail "no executable $s"
