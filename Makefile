@@ -205,9 +205,13 @@ deb-amd64: static
 	$(call deb-build,$(STATIC_BIN),amd64,$(STATIC_TARGET))
 
 ## deb-test: the amd64 package's files, conffiles, control fields, packaged config and
-## lintian (tests/deb.sh); no root needed
-deb-test: deb-amd64
-	@bash tests/deb.sh $(DEB_AMD64)
+## lintian (tests/deb.sh); no root needed; without dpkg-deb it prints a skip notice
+## (fails under CI=true)
+deb-test:
+	@if command -v dpkg-deb >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory deb-amd64 && bash tests/deb.sh $(DEB_AMD64); \
+	elif [ "$$CI" = true ]; then echo "deb-test: dpkg-deb is missing" >&2; exit 1; \
+	else echo "deb-test: skipped, dpkg-deb is missing (Debian: apt-get install dpkg)"; fi
 
 clean:
 	$(CARGO) clean
