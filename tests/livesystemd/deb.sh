@@ -3,7 +3,9 @@
 # login, code, client_loop, $T, $B, $SVC, $SOCK, $TUSER, $TPW) are inside.sh's.
 #   k-deb-install  the `make install` tree removed, `dpkg -i` of WORK's amd64 .deb
 #   l-deb-upgrade  the same package repacked as VERSION+test1, installed under a client loop
-#   m-deb-purge    `dpkg --purge`
+#   m-deb-remove   `dpkg -r` (units stopped and disabled, config, users and state kept), then
+#                  `dpkg -i` again (enabled and serving as before)
+#   n-deb-purge    `dpkg --purge`
 # dpkg writes only the namespace's /var/lib/dpkg and /etc (overlays on tmpfs), never the host's.
 
 DEB_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$WORK/Cargo.toml" | head -n 1)
@@ -11,7 +13,8 @@ DEB=$WORK/target/dist/tracksd_${DEB_VERSION}_amd64.deb
 DEB_CONF=/etc/tracksd/tracksd.toml
 DEB_USERS=/etc/tracksd/users
 DEB_MODE=""   # how the first user was added (k), for l's and m's details
-DEB_OK=0      # k got as far as a login; l and m need the installed package
+DEB_OK=0      # k got as far as a login; l, m and n need the installed package
+DEB_NEW=""    # l's repacked package, which m installs again
 
 dpkg_version() { dpkg-query -W -f '${Version}' tracksd 2>/dev/null; }
 sums() { sha256sum "$@" 2>&1 | awk '{print $1}' | paste -sd' '; }
@@ -91,6 +94,7 @@ check_l() {
   sed -i "s/^Version: .*/Version: $new/" "$re/DEBIAN/control"
   newdeb=$T/tracksd_${new}_amd64.deb
   dpkg-deb --root-owner-group --build "$re" "$newdeb" > /dev/null || { fail l-deb-upgrade "repacking as $new failed"; return; }
+  DEB_NEW=$newdeb
   local inv0 ent0 nref0 pid0 conf0 users0 state0 inv1 ent1 nref1 pid1 conf1 users1 state1 counts me tr sock ok=1
   inv0=$(prop $SOCK InvocationID); ent0=$(prop $SOCK ActiveEnterTimestampMonotonic); nref0=$(prop $SOCK NRefused)
   pid0=$(main_pid); conf0=$(sums $DEB_CONF); users0=$(sums $DEB_USERS); state0=$(sums $(state_files))
@@ -119,8 +123,30 @@ check_l() {
 }
 
 check_m() {
-  log "== m-deb-purge"
-  [ $DEB_OK = 1 ] || { fail m-deb-purge "not run: k-deb-install did not pass"; return; }
+  log "== m-deb-remove"
+  [ $DEB_OK = 1 ] || { fail m-deb-remove "not run: k-deb-install did not pass"; return; }
+  local rc rc2 st kept conf0 users0 state0 en sock svc c me ok=1
+  conf0=$(sums $DEB_CONF); users0=$(sums $DEB_USERS); state0=$(sums $(state_files))
+  timeout 120 dpkg -r tracksd > "$T/dpkg-r.log" 2>&1 < /dev/null; rc=$?
+  log "dpkg -r: rc=$rc; $(tr '\n' '|' < "$T/dpkg-r.log" | cut -c1-400)"
+  st=$(dpkg-query -W -f '${db:Status-Status}' tracksd 2>&1); c=$(CT=2 code $B/healthz)
+  kept="conffile $([ "$(sums $DEB_CONF)" = "$conf0" ] && echo kept || echo CHANGED), users file $([ "$(sums $DEB_USERS)" = "$users0" ] && echo kept || echo CHANGED), state $([ -n "$state0" ] && [ "$(sums $(state_files))" = "$state0" ] && echo kept || echo CHANGED)"
+  local d="dpkg -r rc=$rc: status $st, units $(prop $SOCK LoadState)/$(prop $SVC LoadState), /healthz $c, /usr/bin/tracksd $([ -e /usr/bin/tracksd ] && echo present || echo gone); $kept"
+  [ $rc = 0 ] && [ "$st" = config-files ] && [ "$(prop $SOCK LoadState)" = not-found ] && [ "$c" = 000 ] \
+    && [ ! -e /usr/bin/tracksd ] && [ "$kept" = "conffile kept, users file kept, state kept" ] || ok=0
+  timeout 120 dpkg -i "$DEB_NEW" > "$T/dpkg-i2.log" 2>&1 < /dev/null; rc2=$?
+  log "dpkg -i again: rc=$rc2; $(tr '\n' '|' < "$T/dpkg-i2.log" | cut -c1-400)"
+  wait_200 10
+  en=$(systemctl is-enabled $SOCK 2>&1)/$(systemctl is-enabled $SVC 2>&1)
+  sock=$(prop $SOCK ActiveState); svc=$(prop $SVC ActiveState); me=$(code -b "$T/jk" $B/users/me)
+  d="$d; dpkg -i again rc=$rc2: enabled $en, socket $sock, service $svc, cookie from k $me"
+  [ $rc2 = 0 ] && [ "$en" = enabled/enabled ] && [ "$sock" = active ] && [ "$svc" = active ] && [ "$me" = 200 ] || ok=0
+  if [ $ok = 1 ]; then pass m-deb-remove "$d"; else fail m-deb-remove "$d"; fi
+}
+
+check_n() {
+  log "== n-deb-purge"
+  [ $DEB_OK = 1 ] || { fail n-deb-purge "not run: k-deb-install did not pass"; return; }
   local rc t0 t1 left st en c ok=1
   t0=$(ms); timeout 120 dpkg --purge tracksd > "$T/dpkg-p.log" 2>&1 < /dev/null; rc=$?; t1=$(ms)
   log "dpkg --purge: rc=$rc; $(tr '\n' '|' < "$T/dpkg-p.log" | cut -c1-600)"
@@ -131,5 +157,5 @@ check_m() {
   local d="dpkg --purge rc=$rc in $(secs $t0 $t1) s; dpkg status: ${st:-none}; left: ${left:-nothing}; $SOCK is-enabled: $en, units $(prop $SOCK LoadState)/$(prop $SVC LoadState); /healthz $c"
   [ $rc = 0 ] && [ -z "$left" ] && [ "$c" = 000 ] && [ "$(prop $SOCK LoadState)" = not-found ] || ok=0
   case "$st" in not-installed|*"no packages found"*|"") ;; *) ok=0 ;; esac
-  if [ $ok = 1 ]; then pass m-deb-purge "$d"; else fail m-deb-purge "$d"; fi
+  if [ $ok = 1 ]; then pass n-deb-purge "$d"; else fail n-deb-purge "$d"; fi
 }
