@@ -103,7 +103,8 @@ for deb in "$@"; do
         if ! out=$("${runner[@]}" "$bin" check-config --config "$conf" 2>&1); then
             # Until the `tracksd user` commands (issue 17 item 2, which add `users_file`)
             # are merged, this binary refuses the key: check the rest of the file. Once
-            # --help lists `user add`, any refusal fails. (Remove after that merge.)
+            # --help lists `user add`, any refusal fails (a trial merge of h-users passed
+            # without this branch). Remove after that merge.
             if ! "${runner[@]}" "$bin" --help | grep -q 'user add' && grep -q 'users_file.*unknown key' <<<"$out"; then
                 sed '/^users_file = /d' "$conf" >"$work/$arch/no-users-file.toml"
                 out=$("${runner[@]}" "$bin" check-config --config "$work/$arch/no-users-file.toml" 2>&1) \
