@@ -25,9 +25,12 @@ STATIC_BIN := $(TARGET_DIR)/$(STATIC_TARGET)/release/tracksd
 CROSS_BIN := $(TARGET_DIR)/$(CROSS_TARGET)/release/tracksd
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 DIST_DIR := $(TARGET_DIR)/dist
+DEB_AMD64 := $(DIST_DIR)/tracksd_$(VERSION)_amd64.deb
+DEB_ARM64 := $(DIST_DIR)/tracksd_$(VERSION)_arm64.deb
+DEB_MAN := $(TARGET_DIR)/deb/tracksd.1
 
 .PHONY: all build run test lint unit readme-curl security install-test install uninstall static cross dist bench clean \
-	browser-deps browser-test api-fuzz client-check systemd-check
+	browser-deps browser-test api-fuzz client-check systemd-check deb deb-amd64 deb-test
 
 all: build
 
@@ -40,9 +43,9 @@ run: build
 	$(BIN) serve
 
 ## test: format, lints, unit + black-box tests, the docs' curl examples, the systemd
-## unit's sandbox score, `make install` into a scratch DESTDIR, /docs in a real browser,
-## schemathesis and a generated client against a started server
-test: lint unit readme-curl security install-test browser-test api-fuzz client-check
+## unit's sandbox score, `make install` into a scratch DESTDIR, the amd64 Debian package,
+## /docs in a real browser, schemathesis and a generated client against a started server
+test: lint unit readme-curl security install-test deb-test browser-test api-fuzz client-check
 
 lint:
 	$(CARGO) fmt --check
@@ -90,9 +93,10 @@ security:
 
 ## systemd-check: boot this machine's systemd as PID 1 in private namespaces, `make install`
 ## into its throwaway overlays and check the units live (notify, watchdog, stop, socket
-## activation, credential, thread limit); root only, not part of test, one run at a time;
-## logs in target/livesystemd (see tests/livesystemd/README.md)
-systemd-check: build
+## activation, credential, thread limit), then the amd64 .deb (install, upgrade, purge);
+## root only, not part of test, one run at a time; logs in target/livesystemd
+## (see tests/livesystemd/README.md)
+systemd-check: build deb-amd64
 	@bash tests/livesystemd/run.sh
 
 ## install-test: make install + uninstall into a scratch DESTDIR, checking the layout
@@ -182,6 +186,34 @@ dist: static cross
 	rm -f $(DIST_DIR)/tracksd.1
 	cd $(DIST_DIR) && sha256sum *.tar.gz >SHA256SUMS && cat SHA256SUMS
 	@bash tests/dist.sh $(DIST_DIR)
+
+# deb-build BIN DEB-ARCH RUST-TARGET: one package into $(DIST_DIR), see config/deb/build.sh
+# (the man page comes from the x86_64 build, which runs here).
+define deb-build
+	@mkdir -p $(dir $(DEB_MAN))
+	sh config/help2man.sh $(STATIC_BIN) >$(DEB_MAN).tmp && mv $(DEB_MAN).tmp $(DEB_MAN)
+	bash config/deb/build.sh $(1) $(2) $(3) $(DEB_MAN) $(DIST_DIR)
+endef
+
+## deb: Debian packages of the static builds, $(DEB_AMD64) and
+## $(DEB_ARM64) (dpkg-deb only; layout, maintainer scripts and
+## lintian overrides in config/deb/), each checked by tests/deb.sh (lintian included)
+deb: static cross
+	$(call deb-build,$(STATIC_BIN),amd64,$(STATIC_TARGET))
+	$(call deb-build,$(CROSS_BIN),arm64,$(CROSS_TARGET))
+	@bash tests/deb.sh $(DEB_AMD64) $(DEB_ARM64)
+
+deb-amd64: static
+	$(call deb-build,$(STATIC_BIN),amd64,$(STATIC_TARGET))
+
+## deb-test: the amd64 package's files, conffiles, control fields, packaged config and
+## lintian (tests/deb.sh); no root needed; without dpkg-deb it prints a skip notice
+## (fails under CI=true)
+deb-test:
+	@if command -v dpkg-deb >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory deb-amd64 && bash tests/deb.sh $(DEB_AMD64); \
+	elif [ "$$CI" = true ]; then echo "deb-test: dpkg-deb is missing" >&2; exit 1; \
+	else echo "deb-test: skipped, dpkg-deb is missing (Debian: apt-get install dpkg)"; fi
 
 clean:
 	$(CARGO) clean
