@@ -350,9 +350,11 @@ fn a_connection_pipelining_150000_requests_is_cut_off_with_bounded_memory() {
     // The cut can come within 20 ms, leaving only a handful of samples taken
     // while the loop was busy with the flood: a median of five says nothing,
     // and CI saw 7.5 ms on all four. What matters is that nobody waited on the
-    // flooder (that stalls the others until the 20 s read timeout): the worst
-    // GET stays a loose multiple of the 8 ms worst seen on CI.
-    assert!(lat.pct_ms(100.0) <= 100.0, "{}", lat.summary());
+    // flooder (that stalls the others for a write timeout, 1.7 s, or until the
+    // 20 s read timeout): the worst GET stays under a second. CI's worst was
+    // 8 ms; a loaded 2-core machine once showed 210 ms (the GET thread waiting
+    // for a CPU), so a tighter bound would fail on scheduling, not on the loop.
+    assert!(lat.pct_ms(100.0) <= 1000.0, "{}", lat.summary());
 }
 
 #[test]
