@@ -133,3 +133,238 @@ fn a_killed_unreaped_server_is_not_running() {
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     assert!(!server.is_running());
 }
+
+/// Runs `tracksd user ARGS --config CONFIG --iterations 1000` with `stdin` piped in.
+fn user_cmd(args: &[&str], config: &std::path::Path, stdin: &str) -> std::process::Output {
+    user_cmd_with(args, config, stdin, &[])
+}
+
+fn user_cmd_with(
+    args: &[&str],
+    config: &std::path::Path,
+    stdin: &str,
+    env: &[(&str, String)],
+) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = tracksd();
+    cmd.arg("user")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .args(["--iterations", "1000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// A config naming `users` in `dir` as its users file (relative: beside the config).
+fn users_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("tracksd.toml");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nusers_file = \"users\"\n",
+        dir.join("state").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn hash_of(users: &str, name: &str) -> tracksd::passwords::PasswordHash {
+    let line = users
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {users:?}"));
+    tracksd::passwords::PasswordHash::parse(line).unwrap()
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn user_add_passwd_remove_list_rewrite_the_users_file_in_place() {
+    // Arrange
+    let dir = common::temp_dir("cli-users");
+    let config = users_config(&dir);
+    let users = dir.join("users");
+    // Act: a new file
+    let out = user_cmd(&["add", "alice"], &config, "first pw\n");
+    // Assert
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("added user \"alice\" to")
+            && said.contains("run `systemctl reload tracksd` to apply"),
+        "{said}"
+    );
+    assert_eq!(mode(&users), 0o640);
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(tracksd::passwords::verify(
+        &hash_of(&text, "alice"),
+        "first pw"
+    ));
+
+    // Comments and the mode are kept; the file is replaced whole (no temp left).
+    std::fs::write(&users, format!("# the household\n\n{text}# end\n")).unwrap();
+    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert_eq!(
+        user_cmd(&["add", "bob"], &config, "bob pw\n").status.code(),
+        Some(0)
+    );
+    let out = user_cmd(&["passwd", "alice"], &config, "second pw\n");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(
+        text.starts_with("# the household\n\nalice:$pbkdf2-sha256$i=1000,"),
+        "{text}"
+    );
+    assert!(text.contains("\n# end\nbob:"), "{text}");
+    assert!(tracksd::passwords::verify(
+        &hash_of(&text, "alice"),
+        "second pw"
+    ));
+    assert!(!tracksd::passwords::verify(
+        &hash_of(&text, "alice"),
+        "first pw"
+    ));
+    assert_eq!(mode(&users), 0o600);
+    assert_eq!(entries(&dir), ["tracksd.toml", "users"]);
+
+    let out = user_cmd(&["list"], &config, "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alice\nbob\n");
+
+    let out = user_cmd(&["remove", "alice"], &config, "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed user \"alice\" from"));
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(text.starts_with("# the household\n\n# end\nbob:"), "{text}");
+    assert_eq!(entries(&dir), ["tracksd.toml", "users"]);
+    // The server's own reading of the file: check-config counts it.
+    let out = tracksd()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 user(s)"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn user_commands_refuse_with_exit_1_and_usage_mistakes_exit_2() {
+    let dir = common::temp_dir("cli-users");
+    let config = users_config(&dir);
+    assert_eq!(
+        user_cmd(&["add", "alice"], &config, "pw\n").status.code(),
+        Some(0)
+    );
+    let before = std::fs::read_to_string(dir.join("users")).unwrap();
+    for (args, stdin, code, says) in [
+        (&["add", "alice"][..], "pw\n", 1, "already exists"),
+        (&["passwd", "carol"][..], "pw\n", 1, "no user \"carol\""),
+        (&["remove", "carol"][..], "", 1, "no user \"carol\""),
+        (&["add", "a:b"][..], "pw\n", 2, "must not contain ':'"),
+        (&["add", "bob"][..], "\n", 2, "empty password"),
+        (&["frob", "bob"][..], "", 2, "expected `user add NAME`"),
+        (&["add"][..], "", 2, "expected `user add NAME`"),
+    ] {
+        let out = user_cmd(args, &config, stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains(says) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("users")).unwrap(), before);
+    assert_eq!(entries(&dir), ["tracksd.toml", "users"]);
+
+    // A config without users_file says which key to add.
+    let plain = dir.join("plain.toml");
+    std::fs::write(&plain, "listen = \"127.0.0.1:0\"\n").unwrap();
+    let out = user_cmd(&["add", "bob"], &plain, "pw\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key `users_file` is not set"));
+    // A bad line is named file:line, by the commands and by check-config.
+    std::fs::write(dir.join("users"), format!("{before}# ok\nbob\n")).unwrap();
+    let out = user_cmd(&["list"], &config, "");
+    assert_eq!(out.status.code(), Some(2));
+    let wanted = format!("{}:3: expected name:", dir.join("users").display());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&wanted),
+        "{out:?}"
+    );
+    let out = tracksd()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&wanted),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn user_reload_runs_systemctl_reload_and_reports_its_result() {
+    let dir = common::temp_dir("cli-users");
+    let config = users_config(&dir);
+    // Symlinks, not scripts written here: an executable this process has just
+    // written can be ETXTBSY while another test thread forks.
+    for (fake, code, says) in [
+        (
+            "echo",
+            0,
+            "reload tracksd.service\ntracksd: added user \"uecho\" to",
+        ),
+        ("false", 1, "but `systemctl reload tracksd.service` failed"),
+    ] {
+        let bin = dir.join(fake);
+        std::fs::create_dir(&bin).unwrap();
+        let target = ["/bin", "/usr/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(fake))
+            .find(|p| p.exists())
+            .unwrap();
+        std::os::unix::fs::symlink(target, bin.join("systemctl")).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let name = format!("u{fake}");
+        let out = user_cmd_with(
+            &["add", &name, "--reload"],
+            &config,
+            "pw\n",
+            &[("PATH", path)],
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{all}");
+        assert!(
+            all.contains(says) && all.contains(&format!("added user \"{name}\"")),
+            "{all}"
+        );
+    }
+}
