@@ -368,3 +368,103 @@ fn user_reload_runs_systemctl_reload_and_reports_its_result() {
         );
     }
 }
+
+/// Runs ARGV on a pseudo-terminal, answering each prompt in turn (a `\x03` answer
+/// is Ctrl-C), and prints the transcript, then `ECHO=0|1` (the terminal's echo
+/// flag once the process ended); exits with the process's exit code.
+const ON_A_TTY: &str = r#"
+import os, pty, select, sys, termios, time
+answers = sys.argv[1].split("|")
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+out = b""
+def read_some(until):
+    global out
+    while time.time() < until:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                data = os.read(fd, 1024)
+            except OSError:
+                return False
+            if not data:
+                return False
+            out += data
+            return True
+    sys.exit("timeout; transcript: %r" % out)
+for prompt, answer in zip([b"password for carol: ", b"Again: "], answers):
+    until = time.time() + 10
+    while prompt not in out:
+        if not read_some(until):
+            sys.exit("ended early; transcript: %r" % out)
+    os.write(fd, answer.encode() + (b"" if answer == "\x03" else b"\n"))
+    if answer == "\x03":
+        break
+until = time.time() + 10
+while read_some(until):
+    pass
+echo = termios.tcgetattr(fd)[3] & termios.ECHO
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace") + "ECHO=%d\n" % (1 if echo else 0))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"#;
+
+#[test]
+fn user_add_on_a_terminal_asks_twice_without_echo_and_restores_it() {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import pty, termios"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        println!("SKIPPED: python3 with pty is not installed");
+        return;
+    }
+    let dir = common::temp_dir("cli-tty");
+    let config = users_config(&dir);
+    let run = |answers: &str| {
+        let out = common::clean(std::process::Command::new("python3"))
+            .args(["-c", ON_A_TTY, answers, env!("CARGO_BIN_EXE_tracksd")])
+            .args(["user", "add", "carol", "--iterations", "1000", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Two different entries: refused, nothing written, echo back on.
+    let (code, text, err) = run("typed-one|typed-two");
+    assert_eq!(code, Some(1), "{text}{err}");
+    assert!(
+        text.contains("the two passwords differ") && text.ends_with("ECHO=1\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("typed-one") && !text.contains("typed-two"),
+        "{text}"
+    );
+    assert!(!dir.join("users").exists());
+    // Ctrl-C at the second prompt: the process dies of SIGINT with echo restored.
+    let (code, text, err) = run("typed-one|\x03");
+    // waitstatus_to_exitcode gives -SIGINT, i.e. 254 as an exit code.
+    assert_eq!(code, Some(256 - libc::SIGINT), "{text}{err}");
+    assert!(text.ends_with("ECHO=1\n"), "{text}{err}");
+    assert!(!dir.join("users").exists());
+    // The same twice: added, the password never shown.
+    let (code, text, err) = run("s3cret-typed|s3cret-typed");
+    assert_eq!(code, Some(0), "{text}{err}");
+    assert!(
+        !text.contains("s3cret-typed") && text.ends_with("ECHO=1\n"),
+        "{text}"
+    );
+    assert!(text.contains("added user \"carol\""), "{text}");
+    let users = std::fs::read_to_string(dir.join("users")).unwrap();
+    assert!(tracksd::passwords::verify(
+        &hash_of(&users, "carol"),
+        "s3cret-typed"
+    ));
+}
