@@ -308,7 +308,7 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
 }
 
 /// The gid of [`SERVICE_GROUP`] from `/etc/group`, if that group exists.
-fn service_gid() -> Option<u32> {
+pub(crate) fn service_gid() -> Option<u32> {
     let groups = fs::read_to_string("/etc/group").ok()?;
     groups.lines().find_map(|l| {
         let mut fields = l.split(':');

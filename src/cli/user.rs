@@ -98,6 +98,7 @@ fn run(req: &Request<'_>) -> Result<ExitCode, Failure> {
         Action::Add | Action::Passwd => Some(new_hash(name, req.iterations)?),
         _ => None,
     };
+    let created = !path.exists();
     {
         let _lock = lock_dir(&path)?;
         let mut doc = read(&path)?;
@@ -121,6 +122,15 @@ fn run(req: &Request<'_>) -> Result<ExitCode, Failure> {
         Action::Passwd => "changed the password of user {name} in",
         _ => "removed user {name} from",
     };
+    if created && users_file::service_gid().is_none() {
+        // Under DynamicUser= the service is neither the owner nor in the group.
+        eprintln!(
+            "tracksd: note: created {} with mode 0640 and no `tracksd` group exists here: \
+             a service that runs as another user cannot read it (create the group, \
+             e.g. with systemd-sysusers, and chgrp the file, or chmod 0644 it)",
+            path.display()
+        );
+    }
     let what = format!(
         "{} {}",
         done.replace("{name}", &format!("{name:?}")),
