@@ -1,6 +1,7 @@
 //! The command line: `serve` (default), `check-config`, `hash-password`, and
 //! `user add|passwd|remove|list` (in `user`).
 
+mod spawn;
 mod terminal;
 mod user;
 

@@ -199,17 +199,14 @@ fn lock_dir(path: &Path) -> Result<File, Failure> {
 
 /// `--reload`: `systemctl reload tracksd.service`, and what came of it.
 fn reload(what: &str) -> Result<ExitCode, Failure> {
-    let status = std::process::Command::new("systemctl")
-        .args(["reload", UNIT])
-        .status();
-    match status {
-        Ok(s) if s.success() => {
+    match super::spawn::run(&["systemctl", "reload", UNIT]) {
+        Ok(0) => {
             println!("tracksd: {what}; reloaded {UNIT}");
             Ok(ExitCode::SUCCESS)
         }
-        Ok(s) => Err(Failure::Refused(format!(
-            "{what}, but `systemctl reload {UNIT}` failed ({s}): the service applies \
-             the change on its next reload or restart"
+        Ok(code) => Err(Failure::Refused(format!(
+            "{what}, but `systemctl reload {UNIT}` failed (exit code {code}): the service \
+             applies the change on its next reload or restart"
         ))),
         Err(e) => Err(Failure::Refused(format!(
             "{what}, but systemctl could not be run ({e}): run `systemctl reload tracksd` to apply"
