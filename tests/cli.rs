@@ -87,21 +87,9 @@ fn help_and_version() {
 
 #[test]
 fn hash_password_prints_a_phc_string_that_config_accepts() {
-    use std::io::Write;
-    let mut child = tracksd()
-        .args(["hash-password", "--iterations", "1000"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"s3cret pass\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = tracksd();
+    cmd.args(["hash-password", "--iterations", "1000"]);
+    let out = common::output_with_stdin(cmd, "s3cret pass\n");
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -145,22 +133,9 @@ fn user_cmd_with(
     stdin: &str,
     env: &[(&str, String)],
 ) -> std::process::Output {
-    use std::io::Write;
-    let mut cmd = tracksd();
-    cmd.arg("user")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .args(["--iterations", "1000"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+    let mut cmd = common::user_command(config, args);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    common::output_with_stdin(cmd, stdin)
 }
 
 /// A config naming `users` in `dir` as its users file (relative: beside the config).

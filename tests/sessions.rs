@@ -331,25 +331,7 @@ fn logs_hold_no_secrets() {
 
 /// `tracksd user ARGS --config CONFIG` (fast hashes), `stdin` piped in; must succeed.
 fn user_cmd(config: &std::path::Path, args: &[&str], stdin: &str) {
-    use std::io::Write;
-    let mut child = common::tracksd()
-        .arg("user")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .args(["--iterations", "1000"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_with_stdin(common::user_command(config, args), stdin);
     assert!(out.status.success(), "user {args:?}: {out:?}");
 }
 
