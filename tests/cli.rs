@@ -344,15 +344,15 @@ fn user_reload_runs_systemctl_reload_and_reports_its_result() {
     }
 }
 
-/// Runs ARGV on a pseudo-terminal, answering each prompt in turn (a `\x03` answer
-/// is Ctrl-C), and prints the transcript, then `ECHO=0|1` (the terminal's echo
+/// Runs ARGV on a pseudo-terminal, answering PROMPT and then `Again: ` with the
+/// `|`-separated ANSWERS (a `\x03` answer is Ctrl-C), and prints the transcript, then `ECHO=0|1` (the terminal's echo
 /// flag once the process ended); exits with the process's exit code.
 const ON_A_TTY: &str = r#"
 import os, pty, select, sys, termios, time
-answers = sys.argv[1].split("|")
+answers, first = sys.argv[1].split("|"), sys.argv[2].encode()
 pid, fd = pty.fork()
 if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
+    os.execv(sys.argv[3], sys.argv[3:])
 out = b""
 def read_some(until):
     global out
@@ -368,7 +368,7 @@ def read_some(until):
             out += data
             return True
     sys.exit("timeout; transcript: %r" % out)
-for prompt, answer in zip([b"password for carol: ", b"Again: "], answers):
+for prompt, answer in zip([first, b"Again: "], answers):
     until = time.time() + 10
     while prompt not in out:
         if not read_some(until):
@@ -386,7 +386,7 @@ sys.exit(os.waitstatus_to_exitcode(status) % 256)
 "#;
 
 #[test]
-fn user_add_on_a_terminal_asks_twice_without_echo_and_restores_it() {
+fn passwords_on_a_terminal_are_asked_twice_without_echo_and_echo_comes_back() {
     let available = std::process::Command::new("python3")
         .args(["-c", "import pty, termios"])
         .status()
@@ -397,11 +397,16 @@ fn user_add_on_a_terminal_asks_twice_without_echo_and_restores_it() {
     }
     let dir = common::temp_dir("cli-tty");
     let config = users_config(&dir);
-    let run = |answers: &str| {
+    let on_a_tty = |answers: &str, prompt: &str, args: &[&std::ffi::OsStr]| {
         let out = common::clean(std::process::Command::new("python3"))
-            .args(["-c", ON_A_TTY, answers, env!("CARGO_BIN_EXE_tracksd")])
-            .args(["user", "add", "carol", "--iterations", "1000", "--config"])
-            .arg(&config)
+            .args([
+                "-c",
+                ON_A_TTY,
+                answers,
+                prompt,
+                env!("CARGO_BIN_EXE_tracksd"),
+            ])
+            .args(args)
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -411,6 +416,10 @@ fn user_add_on_a_terminal_asks_twice_without_echo_and_restores_it() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let add =
+        ["user", "add", "carol", "--iterations", "1000", "--config"].map(std::ffi::OsStr::new);
+    let add = [&add[..], &[config.as_os_str()]].concat();
+    let run = |answers: &str| on_a_tty(answers, "password for carol: ", &add);
     // Two different entries: refused, nothing written, echo back on.
     let (code, text, err) = run("typed-one|typed-two");
     assert_eq!(code, Some(1), "{text}{err}");
