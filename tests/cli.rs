@@ -75,7 +75,12 @@ fn bad_environment_override_exits_2() {
 fn help_and_version() {
     let out = tracksd().arg("--help").output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("SYNOPSIS"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("SYNOPSIS"));
+    assert!(
+        help.contains("tracksd user add|passwd NAME [--config PATH]"),
+        "{help}"
+    );
     let out = tracksd().arg("--version").output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -451,4 +456,18 @@ fn passwords_on_a_terminal_are_asked_twice_without_echo_and_echo_comes_back() {
         &hash_of(&users, "carol"),
         "s3cret-typed"
     ));
+    // hash-password asks the same way, and prints only the hash.
+    let args = ["hash-password", "--iterations", "1000"].map(std::ffi::OsStr::new);
+    let (code, text, err) = on_a_tty("hashed-typed|hashed-typed", "Password: ", &args);
+    assert_eq!(code, Some(0), "{text}{err}");
+    assert!(
+        !text.contains("hashed-typed") && text.ends_with("ECHO=1\n"),
+        "{text}"
+    );
+    let phc = text
+        .lines()
+        .find(|l| l.starts_with("$pbkdf2-sha256$"))
+        .unwrap();
+    let hash = tracksd::passwords::PasswordHash::parse(phc.trim()).unwrap();
+    assert!(tracksd::passwords::verify(&hash, "hashed-typed"));
 }
