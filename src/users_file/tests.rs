@@ -160,3 +160,25 @@ fn write_atomic_keeps_the_mode_and_leaves_no_temp_file() {
         .collect();
     assert_eq!(names, ["users"]);
 }
+
+#[test]
+fn the_users_file_key_must_be_a_non_empty_path_and_absolute_stays_as_written() {
+    for (text, reason) in [
+        ("users_file = \"\"\n", "key `users_file`: must not be empty"),
+        (
+            "users_file = 3\n",
+            "key `users_file`: expected a string, got 3",
+        ),
+    ] {
+        let e = crate::config::parse(text, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, format!("t.toml: {reason}"));
+    }
+    let dir = TestDir::new("users-file");
+    let c = config_with(&dir, "", "/etc/tracksd/users-not-here");
+    assert_eq!(
+        c.users_file.as_deref(),
+        Some(Path::new("/etc/tracksd/users-not-here"))
+    );
+}
