@@ -344,6 +344,41 @@ fn set_users(app: &mut App, users: Vec<crate::config::UserConfig>) {
 }
 
 #[test]
+fn a_password_checked_against_a_hash_a_reload_replaced_does_not_log_in() {
+    let mut app = app_with("");
+    let form = "username=john&password=password";
+    let req = at(
+        Request::new(Method::Post, "/login")
+            .with_header("content-type", "application/x-www-form-urlencoded")
+            .with_body(form),
+        NOW_MS,
+    );
+    // The check runs off the loop against the hash of that moment...
+    let checked = |app: &mut App| {
+        let mut with = req.clone();
+        with.password_verdict = Some(crate::auth::password_check(app, &req).unwrap().run());
+        with
+    };
+    let unchanged = checked(&mut app);
+    assert_eq!(handle(&mut app, &unchanged).status, 200);
+    let stale = checked(&mut app);
+    // ...and a reload changes john's password before the verdict comes back.
+    let mut users = app.config.users.clone();
+    users[0].password_hash = crate::passwords::PasswordHash::parse(
+        "$pbkdf2-sha256$i=1000,l=32$dHJhY2tzZC1rYXQtc2FsdA$Rmv5j7hu9L7vYs1ETTZwJDXIpzUR4u789RfmySdZV5k",
+    )
+    .unwrap();
+    set_users(&mut app, users);
+    let r = handle(&mut app, &stale);
+    assert_eq!(
+        (r.status, r.header("set-cookie")),
+        (401, None),
+        "{}",
+        r.body_text()
+    );
+}
+
+#[test]
 fn removed_user_loses_the_session() {
     let mut app = app_with("");
     let cookie = login_cookie(&mut app);

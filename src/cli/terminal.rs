@@ -26,7 +26,7 @@ impl std::fmt::Display for PasswordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PasswordError::Empty => f.write_str("empty password"),
-            PasswordError::Mismatch => f.write_str("the two passwords differ; nothing changed"),
+            PasswordError::Mismatch => f.write_str("the two passwords differ"),
             PasswordError::Io(e) => write!(f, "cannot read the password: {e}"),
         }
     }

@@ -178,7 +178,7 @@ fn new_hash(name: &str, iterations: Option<u32>) -> Result<PasswordHash, Failure
     let password =
         terminal::read_password(&format!("New password for {name}: ")).map_err(|e| match e {
             PasswordError::Empty => Failure::Usage(format!("{e} on stdin")),
-            e => Failure::Refused(e.to_string()),
+            e => Failure::Refused(format!("{e}; nothing changed")),
         })?;
     let phc = passwords::hash_password(&password, iterations)
         .map_err(|e| Failure::Refused(format!("cannot hash the password: {e}")))?;
