@@ -162,7 +162,10 @@ pub fn login(app: &mut App, req: &Request) -> Response {
         .fingerprints
         .for_new_session(&username)
         .map(str::to_owned);
-    let (true, Some(fp)) = (verdict.matched(), fp) else {
+    // Against the hash the user has now: a reload during an off-loop check may have
+    // changed it, and the old password must not open a session of the new one.
+    let matched = verdict.matched_hash(hash_for(app, &username));
+    let (true, Some(fp)) = (matched, fp) else {
         app.throttle.failed(a, req.now_ms);
         eprintln!("{}", failed_login_line(a.addr, &username));
         return Response::detail(401, "Incorrect username or password");
