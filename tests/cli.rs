@@ -224,6 +224,17 @@ fn user_add_passwd_remove_list_rewrite_the_users_file_in_place() {
     ));
     assert_eq!(mode(&users), 0o600);
     assert_eq!(entries(&dir), ["tracksd.toml", "users"]);
+    // As root (the usual case: /etc/tracksd), the owner and group are kept too.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::fs::MetadataExt;
+        std::os::unix::fs::chown(&users, Some(65534), Some(65534)).unwrap();
+        let out = user_cmd(&["passwd", "bob"], &config, "bob pw 2\n");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let m = std::fs::metadata(&users).unwrap();
+        assert_eq!((m.uid(), m.gid(), mode(&users)), (65534, 65534, 0o600));
+    } else {
+        println!("SKIPPED: owner and group kept (needs root)");
+    }
 
     let out = user_cmd(&["list"], &config, "");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "alice\nbob\n");
