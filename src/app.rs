@@ -14,6 +14,9 @@ pub struct App {
     pub config: Config,
     pub tracks: Box<dyn TrackStore + Send>,
     pub cookies: SessionCookies,
+    /// Each user's credential fingerprint under each session key: made with
+    /// `config.users` and the keys of `cookies`, and replaced with them.
+    pub fingerprints: crate::fingerprint::Fingerprints,
     pub revoked: RevocationList,
     pub throttle: LoginThrottle,
     pub sids: SidGenerator,
@@ -55,6 +58,7 @@ impl Sources {
             Some(path) => config::load_file(path)?,
             None => config::parse(config::EMBEDDED_DEFAULT, config::EMBEDDED_NAME)?,
         };
+        crate::users_file::load_into(&mut config)?;
         config::apply_env(&mut config, vars)?;
         if let Some(listen) = &self.listen {
             config.listen = config::parse_listen(listen)
@@ -107,10 +111,12 @@ impl App {
                 temp.display()
             );
         }
+        let fingerprints = crate::fingerprint::Fingerprints::new(secrets, &config.users);
         Ok(App {
             config,
             tracks: Box::new(tracks),
             cookies,
+            fingerprints,
             revoked,
             throttle: LoginThrottle::default(),
             sids: SidGenerator::new(seed),
@@ -178,6 +184,8 @@ impl App {
         server.health_probe_interval_ms = new.server.health_probe_interval_ms;
         self.config.docs = new.docs;
         self.config.ui = new.ui;
+        // Users and keys together: every fingerprint is of a current hash under a current key.
+        self.fingerprints = crate::fingerprint::Fingerprints::new(&keys.secrets, &new.users);
         self.config.users = new.users;
         self.cookies = cookies;
         Ok(summary)

@@ -31,9 +31,10 @@ pub fn authenticate(app: &App, req: &Request) -> Result<Session, Response> {
     }
 }
 
-/// A well-signed session is current if its user still exists and it is not revoked.
+/// A well-signed session is current if its user still exists with the password
+/// hash it logged in with (its fingerprint matches) and it is not revoked.
 fn is_current(app: &App, s: &Session) -> bool {
-    app.config.users.iter().any(|u| u.username == s.username)
+    app.fingerprints.matches(&s.username, &s.fp)
         && !app.revoked.is_revoked(&s.sid, &s.username, s.iat)
 }
 
@@ -156,17 +157,25 @@ pub fn login(app: &mut App, req: &Request) -> Response {
         }
     };
     app.password_checks += 1;
-    let known = app.config.users.iter().any(|u| u.username == username);
-    if !(verdict.matched() && known) {
+    // A known user's fingerprint; `None` (a 401 like a wrong password) for an unknown one.
+    let fp = app
+        .fingerprints
+        .for_new_session(&username)
+        .map(str::to_owned);
+    // Against the hash the user has now: a reload during an off-loop check may have
+    // changed it, and the old password must not open a session of the new one.
+    let matched = verdict.matched_hash(hash_for(app, &username));
+    let (true, Some(fp)) = (matched, fp) else {
         app.throttle.failed(a, req.now_ms);
         eprintln!("{}", failed_login_line(a.addr, &username));
         return Response::detail(401, "Incorrect username or password");
-    }
+    };
     app.throttle.succeeded(a);
     let session = Session {
         username: username.clone(),
         sid: app.sids.next_sid(),
         iat: req.now_ms,
+        fp,
     };
     // The device cookie, (re)issued on every success so a device in use stays
     // proven; a known device keeps its id (and so its own failure counter).

@@ -1,10 +1,14 @@
-//! The command line: `serve` (default), `check-config`, `hash-password`.
+//! The command line: `serve` (default), `check-config`, `hash-password`, and
+//! `user add|passwd|remove|list` (in `user`).
+
+mod spawn;
+mod terminal;
+mod user;
 
 use crate::app::{App, Sources};
 use crate::config::Config;
 use crate::edge;
 use crate::errors::StartupError;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,6 +20,9 @@ SYNOPSIS
     tracksd [serve] [--config PATH] [--listen ADDR]
     tracksd check-config [--config PATH]
     tracksd hash-password [--iterations N]
+    tracksd user add|passwd NAME [--config PATH] [--iterations N] [--reload]
+    tracksd user remove NAME [--config PATH] [--reload]
+    tracksd user list [--config PATH]
     tracksd --help | --version
 
 DESCRIPTION
@@ -28,14 +35,33 @@ DESCRIPTION
                    checks /etc/tracksd/tracksd.toml, or the embedded config
                    where that does not exist; it names the file it checked
                    and prints which Host names are served.
-    hash-password  Read one password line from stdin, print its PHC hash for a
+    hash-password  Read a password (on a terminal: asked twice, not echoed;
+                   otherwise one line of stdin), print its PHC hash for a
                    [[users]] password_hash entry, and on stderr how long
                    one hash took (each login costs about that).
+    user add NAME  Add a user to the config's users_file (one
+                   name:$pbkdf2-sha256$... line per user; created, mode
+                   0640, if missing). The password is read as by
+                   hash-password. Refused (exit 1) if NAME exists.
+    user passwd NAME
+                   Change a user's password; refused if NAME is missing.
+    user remove NAME
+                   Remove a user; refused if NAME is missing.
+    user list      Print the user names, one per line ([[users]], then
+                   users_file).
+                   The user commands read /etc/tracksd/tracksd.toml unless
+                   --config names another, rewrite users_file atomically
+                   (mode, owner and comments kept), and tell you to run
+                   `systemctl reload tracksd` to apply the change: a reload
+                   ends the sessions of a changed or removed user.
 
 OPTIONS
     --config PATH      Configuration file (TOML).
     --listen ADDR      Listen address IP:PORT; overrides config and environment.
-    --iterations N     PBKDF2 iterations for hash-password (default 600000).
+    --iterations N     PBKDF2 iterations for hash-password, user add and
+                       user passwd (default 600000).
+    --reload           After a user change, run `systemctl reload
+                       tracksd.service` and report its result.
     -h, --help         This text.
     -V, --version      Version.
 
@@ -48,7 +74,9 @@ ENVIRONMENT
                          that file supplies the session keys.
 
 EXIT STATUS
-    0 success; 1 runtime failure (restart me); 2 bad usage, config or state.
+    0 success; 1 runtime failure (restart me), or a user command refused
+    (name exists or is missing, passwords differ, file not writable);
+    2 bad usage, config or state.
 ";
 
 /// Parsed command line.
@@ -58,6 +86,10 @@ struct Args {
     config: Option<PathBuf>,
     listen: Option<String>,
     iterations: Option<u32>,
+    /// `user`'s words: the action and the name.
+    words: Vec<String>,
+    /// `user … --reload`.
+    reload: bool,
 }
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -80,10 +112,17 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                         .map_err(|_| format!("--iterations: {v:?} is not a number"))?,
                 );
             }
-            "serve" | "check-config" | "hash-password" if first => args.command = arg,
+            "--reload" => args.reload = true,
+            "serve" | "check-config" | "hash-password" | "user" if first => args.command = arg,
+            word if args.command == "user" && !word.starts_with('-') && args.words.len() < 2 => {
+                args.words.push(arg)
+            }
             other => return Err(format!("unexpected argument {other:?}")),
         }
         first = false;
+    }
+    if args.reload && args.command != "user" {
+        return Err("--reload goes with the user commands only".into());
     }
     Ok(args)
 }
@@ -105,6 +144,14 @@ pub fn main() -> ExitCode {
         }
         "check-config" => check_config(&args),
         "hash-password" => hash_password(&args),
+        "user" => {
+            return user::main(&user::Request {
+                words: &args.words,
+                config: args.config.as_deref(),
+                iterations: args.iterations,
+                reload: args.reload,
+            });
+        }
         _ => return serve(&args),
     };
     match result {
@@ -220,6 +267,9 @@ fn open_app(config: Config, mut sources: Sources) -> Result<App, StartupError> {
     let mut app = App::open(config, &keys.secrets, now_ms)?;
     // Only once the state opened: a failed start stays the one line naming its cause.
     eprintln!("{}", keys.origin_line());
+    if let Some(hint) = crate::users_file::no_users_hint(&app.config) {
+        eprintln!("{hint}");
+    }
     for warning in &keys.warnings {
         eprintln!("tracksd: warning: {}: {warning}", keys.source.display());
     }
@@ -227,25 +277,28 @@ fn open_app(config: Config, mut sources: Sources) -> Result<App, StartupError> {
     Ok(app)
 }
 
-fn hash_password(args: &Args) -> Result<(), StartupError> {
-    use crate::passwords::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
-    let iterations = args.iterations.unwrap_or(DEFAULT_ITERATIONS);
+/// `--iterations`, if within what a hash may have.
+fn check_iterations(iterations: u32) -> Result<u32, StartupError> {
+    use crate::passwords::{MAX_ITERATIONS, MIN_ITERATIONS};
     if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
         return Err(StartupError::Usage(format!(
             "--iterations must be from {MIN_ITERATIONS} to {MAX_ITERATIONS}"
         )));
     }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| StartupError::Usage(format!("cannot read stdin: {e}")))?;
-    let password = line.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        return Err(StartupError::Usage("empty password on stdin".into()));
-    }
+    Ok(iterations)
+}
+
+fn hash_password(args: &Args) -> Result<(), StartupError> {
+    let iterations = check_iterations(
+        args.iterations
+            .unwrap_or(crate::passwords::DEFAULT_ITERATIONS),
+    )?;
+    let password = terminal::read_password("Password: ").map_err(|e| match e {
+        terminal::PasswordError::Empty => StartupError::Usage("empty password on stdin".into()),
+        e => StartupError::Usage(e.to_string()),
+    })?;
     let started = std::time::Instant::now();
-    let phc = crate::passwords::hash_password(password, iterations)
+    let phc = crate::passwords::hash_password(&password, iterations)
         .map_err(|e| StartupError::Usage(format!("cannot read random bytes: {e}")))?;
     let took = started.elapsed();
     println!("{phc}");

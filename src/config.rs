@@ -124,7 +124,11 @@ pub struct Config {
     pub server: ServerConfig,
     pub docs: DocsConfig,
     pub ui: UiConfig,
+    /// `[[users]]`, then (once `users_file::load_into` ran) the users file's.
     pub users: Vec<UserConfig>,
+    /// `users_file`: the htpasswd-style file `tracksd user` maintains; a relative
+    /// path is relative to the config file's directory (resolved by [`load_file`]).
+    pub users_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -165,7 +169,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         key: None,
         reason: format!("cannot read: {e}"),
     })?;
-    parse(&text, &file)
+    let mut config = parse(&text, &file)?;
+    // Relative to the config's directory, so the file is found whatever the
+    // working directory of the service or of `tracksd user`.
+    if let Some(users_file) = config.users_file.as_mut().filter(|p| p.is_relative()) {
+        *users_file = path.parent().unwrap_or(Path::new("")).join(&*users_file);
+    }
+    Ok(config)
 }
 
 /// Parses configuration text; `file` names it in errors.
@@ -284,6 +294,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     };
 
     let users = parse_users(&mut root)?;
+    let users_file = root.string("users_file")?.map(PathBuf::from);
+    if users_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        return Err(root.error("users_file", "must not be empty".into()));
+    }
     root.finish()?;
     Ok(Config {
         source: file.to_owned(),
@@ -295,6 +312,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         docs,
         ui,
         users,
+        users_file,
     })
 }
 
@@ -331,14 +349,8 @@ fn parse_users(root: &mut Section<'_>) -> Result<Vec<UserConfig>, ConfigError> {
         let username = s
             .string("username")?
             .ok_or_else(|| s.error("username", "is required".into()))?;
-        if username.is_empty()
-            || username.chars().count() > 64
-            || username.chars().any(char::is_control)
-        {
-            return Err(s.error(
-                "username",
-                "must be 1-64 characters, no control characters".into(),
-            ));
+        if let Some(reason) = crate::users_file::username_problem(&username) {
+            return Err(s.error("username", reason.into()));
         }
         if users.iter().any(|u| u.username == username) {
             return Err(s.error("username", format!("{username:?} is listed twice")));

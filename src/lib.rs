@@ -11,6 +11,7 @@ pub mod config;
 pub(crate) mod demo;
 pub(crate) mod edge;
 pub(crate) mod errors;
+pub(crate) mod fingerprint;
 pub(crate) mod hosts;
 pub mod http;
 pub(crate) mod keys;
@@ -29,6 +30,7 @@ pub(crate) mod throttle;
 pub(crate) mod track_file;
 pub mod tracks;
 pub(crate) mod ui;
+pub(crate) mod users_file;
 pub mod validation;
 
 /// Huge allocations become lazily backed mappings (see `alloc.rs` for why).

@@ -261,18 +261,53 @@ impl PasswordCheck {
 
     /// Computes the hash (slow) and compares it in constant time.
     pub fn run(self) -> PasswordVerdict {
-        PasswordVerdict(verify(&self.hash, &self.password))
+        PasswordVerdict {
+            matched: verify(&self.hash, &self.password),
+            checked: self.hash.id(),
+        }
+    }
+}
+
+impl PasswordHash {
+    /// Tells this hash from any other: the first 16 bytes of its derived key
+    /// (random-looking and salted, so two hashes share them only by chance of 2^-128).
+    fn id(&self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        // `parse` and `hash_with_salt` guarantee at least 16 bytes.
+        id.copy_from_slice(&self.hash[..16]);
+        id
     }
 }
 
 /// The outcome of a [`PasswordCheck`]. Only [`PasswordCheck::run`] makes one, so
-/// a request value cannot claim a password was checked when it was not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PasswordVerdict(bool);
+/// a request value cannot claim a password was checked when it was not. It
+/// remembers which hash it checked: a reload while the check ran may have
+/// replaced the user's hash, and a match against the old one must not log in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PasswordVerdict {
+    matched: bool,
+    checked: [u8; 16],
+}
+
+impl fmt::Debug for PasswordVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the derived-key bytes: nothing of a hash reaches a log.
+        f.debug_struct("PasswordVerdict")
+            .field("matched", &self.matched)
+            .finish_non_exhaustive()
+    }
+}
 
 impl PasswordVerdict {
+    /// Whether the password matched the hash it was checked against.
     pub fn matched(self) -> bool {
-        self.0
+        self.matched
+    }
+
+    /// Whether the password matched `current`, the user's hash now: `false` if it
+    /// was checked against another one (changed by a reload meanwhile).
+    pub fn matched_hash(self, current: &PasswordHash) -> bool {
+        self.matched && self.checked == current.id()
     }
 }
 

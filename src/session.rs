@@ -19,6 +19,10 @@ pub struct Session {
     pub sid: String,
     /// Issued at, Unix milliseconds: what "log out everywhere" compares with.
     pub iat: u64,
+    /// The user's credential fingerprint when the session was made (see
+    /// `fingerprint`): a MAC of the password hash, never the hash. A cookie
+    /// without one (made before it existed) is not a session.
+    pub fp: String,
 }
 
 /// What the device cookie carries: proof that this client logged in as
@@ -225,6 +229,7 @@ mod tests {
             username: "john".into(),
             sid: "abc".into(),
             iat: 1_700_000_000_123,
+            fp: "AAAAAAAAAAAAAAAAAAAAAA".into(),
         }
     }
 

@@ -46,6 +46,11 @@ fn itsdangerous_verifies_our_session_cookie() {
     assert_eq!(session["username"], "john");
     assert_eq!(session["sid"].as_str().unwrap().len(), 22);
     assert!(session["iat"].as_u64().unwrap() > 1_700_000_000_000);
+    // The credential fingerprint: 16 bytes of base64url, never the password hash.
+    assert_eq!(session["fp"].as_str().unwrap().len(), 22, "{session}");
+    assert_eq!(session.as_object().unwrap().len(), 4, "{session}");
+    let hash_part = common::FAST_JOHN_HASH.rsplit('$').next().unwrap();
+    assert!(!session.to_string().contains(hash_part), "{session}");
     // A forged signature is refused by the reference too.
     // (Not the last character: Python ignores its low two bits, spec §3.4.)
     let i = value.len() - 10;

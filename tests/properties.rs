@@ -495,8 +495,14 @@ fn pair(set_cookie: &str) -> &str {
 }
 
 fn session() -> impl Strategy<Value = Session> {
-    (any::<String>(), "[A-Za-z0-9_-]{0,22}", any::<u64>())
-        .prop_map(|(username, sid, iat)| Session { username, sid, iat })
+    (any::<String>(), "[A-Za-z0-9_-]{0,22}", any::<u64>()).prop_map(|(username, sid, iat)| {
+        Session {
+            username,
+            sid,
+            iat,
+            fp: "f".into(),
+        }
+    })
 }
 
 /// One piece of a `Cookie` header.

@@ -328,3 +328,97 @@ fn logs_hold_no_secrets() {
         assert!(!log.contains(secret), "log contains {secret:?}:\n{log}");
     }
 }
+
+/// `tracksd user ARGS --config CONFIG` (fast hashes), `stdin` piped in; must succeed.
+fn user_cmd(config: &std::path::Path, args: &[&str], stdin: &str) {
+    let out = common::output_with_stdin(common::user_command(config, args), stdin);
+    assert!(out.status.success(), "user {args:?}: {out:?}");
+}
+
+/// A server whose users are all in `dir/users` (none in the TOML).
+fn start_with_users_file(dir: common::TempDir) -> Server {
+    let config = dir.join("tracksd.toml");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nusers_file = \"{}\"\n",
+        dir.join("state").display(),
+        dir.join("users").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    Server::start_with_config(&dir, &config, &[]).owning(dir)
+}
+
+/// SIGHUP, then waits until the log shows reload number `n` done.
+fn reload(server: &Server, n: usize) {
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
+    server.wait_for_log(
+        move |log: &str| log.matches("tracksd: reloaded").count() >= n,
+        Duration::from_secs(10),
+    );
+}
+
+fn logged_in(server: &Server, user: &str, password: &str) -> String {
+    let r = server.login(user, password);
+    assert_eq!(r.status, 200, "{user}: {}", r.text());
+    r.cookie().unwrap()
+}
+
+#[test]
+fn a_password_change_or_removal_and_a_reload_end_that_users_sessions_only() {
+    // Arrange: alice and bob from the users file, both logged in.
+    let dir = common::temp_dir("users-file");
+    let config = dir.join("tracksd.toml");
+    let server = start_with_users_file(dir);
+    user_cmd(&config, &["add", "alice"], "alice-1\n");
+    user_cmd(&config, &["add", "bob"], "bob-1\n");
+    reload(&server, 1);
+    let alice_old = logged_in(&server, "alice", "alice-1");
+    let bob = logged_in(&server, "bob", "bob-1");
+    assert_eq!(me(&server, &alice_old).text(), r#"{"username":"alice"}"#);
+
+    // Act: alice's password changes.
+    user_cmd(&config, &["passwd", "alice"], "alice-2\n");
+    reload(&server, 2);
+
+    // Assert: her old cookie is refused and cleared, the new password works,
+    // bob's session is untouched.
+    let old = me(&server, &alice_old);
+    assert_eq!((old.status, old.header("set-cookie")), (401, Some(CLEAR)));
+    assert_eq!(server.login("alice", "alice-1").status, 401);
+    let alice_new = logged_in(&server, "alice", "alice-2");
+    let who = me(&server, &alice_new);
+    assert_eq!(
+        (who.status, who.text().as_str()),
+        (200, r#"{"username":"alice"}"#)
+    );
+    assert_eq!(me(&server, &bob).status, 200);
+
+    // Act: bob is removed.
+    user_cmd(&config, &["remove", "bob"], "");
+    reload(&server, 3);
+    // Assert
+    let gone = me(&server, &bob);
+    assert_eq!((gone.status, gone.header("set-cookie")), (401, Some(CLEAR)));
+    assert_eq!(me(&server, &alice_new).status, 200);
+}
+
+#[test]
+fn a_missing_users_file_starts_with_no_users_and_says_how_to_add_one() {
+    // Arrange, Act
+    let dir = common::temp_dir("users-file");
+    let config = dir.join("tracksd.toml");
+    let users = dir.join("users");
+    let server = start_with_users_file(dir);
+    // Assert
+    let log = server.wait_for_log("no users yet", Duration::from_secs(10));
+    assert!(
+        log.contains(&format!("({} does not exist)", users.display()))
+            && log
+                .contains("`tracksd user add NAME --config FILE`, then `systemctl reload tracksd`"),
+        "{log}"
+    );
+    assert_eq!(server.login("alice", "pw").status, 401);
+    // The first user, added while it runs, can log in after a reload.
+    user_cmd(&config, &["add", "alice"], "pw\n");
+    reload(&server, 1);
+    assert_eq!(me(&server, &logged_in(&server, "alice", "pw")).status, 200);
+}

@@ -337,12 +337,73 @@ fn writes_need_login_and_private_reads_too() {
     assert_eq!(handle(&mut app, &get).status, 200);
 }
 
+/// What `App::reload` does with the users: the fingerprints are made with them.
+fn set_users(app: &mut App, users: Vec<crate::config::UserConfig>) {
+    app.fingerprints = crate::fingerprint::Fingerprints::new(&["k".repeat(32)], &users);
+    app.config.users = users;
+}
+
+#[test]
+fn a_password_checked_against_a_hash_a_reload_replaced_does_not_log_in() {
+    let mut app = app_with("");
+    let form = "username=john&password=password";
+    let req = at(
+        Request::new(Method::Post, "/login")
+            .with_header("content-type", "application/x-www-form-urlencoded")
+            .with_body(form),
+        NOW_MS,
+    );
+    // The check runs off the loop against the hash of that moment...
+    let checked = |app: &mut App| {
+        let mut with = req.clone();
+        with.password_verdict = Some(crate::auth::password_check(app, &req).unwrap().run());
+        with
+    };
+    let unchanged = checked(&mut app);
+    assert_eq!(handle(&mut app, &unchanged).status, 200);
+    let stale = checked(&mut app);
+    // ...and a reload changes john's password before the verdict comes back.
+    let mut users = app.config.users.clone();
+    users[0].password_hash = crate::passwords::PasswordHash::parse(
+        "$pbkdf2-sha256$i=1000,l=32$dHJhY2tzZC1rYXQtc2FsdA$Rmv5j7hu9L7vYs1ETTZwJDXIpzUR4u789RfmySdZV5k",
+    )
+    .unwrap();
+    set_users(&mut app, users);
+    let r = handle(&mut app, &stale);
+    assert_eq!(
+        (r.status, r.header("set-cookie")),
+        (401, None),
+        "{}",
+        r.body_text()
+    );
+}
+
 #[test]
 fn removed_user_loses_the_session() {
     let mut app = app_with("");
     let cookie = login_cookie(&mut app);
-    app.config.users.clear();
+    set_users(&mut app, Vec::new());
     assert_eq!(me(&mut app, &cookie, NOW_MS).status, 401);
+}
+
+#[test]
+fn a_changed_password_hash_ends_the_session_with_a_clearing_cookie() {
+    let mut app = app_with("");
+    let cookie = login_cookie(&mut app);
+    assert_eq!(me(&mut app, &cookie, NOW_MS).status, 200);
+    let before = app.config.users.clone();
+    let mut users = before.clone();
+    users[0].password_hash = crate::passwords::PasswordHash::parse(
+        "$pbkdf2-sha256$i=1000,l=32$dHJhY2tzZC1rYXQtc2FsdA$Rmv5j7hu9L7vYs1ETTZwJDXIpzUR4u789RfmySdZV5k",
+    )
+    .unwrap();
+    set_users(&mut app, users);
+    let r = me(&mut app, &cookie, NOW_MS);
+    assert_eq!(r.status, 401);
+    assert!(r.header("set-cookie").unwrap().contains("=null;"));
+    // A reload that changes nothing keeps sessions: the fingerprint is of the hash alone.
+    set_users(&mut app, before);
+    assert_eq!(me(&mut app, &cookie, NOW_MS).status, 200);
 }
 
 mod failed_login_line {

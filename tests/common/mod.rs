@@ -38,6 +38,30 @@ pub fn tracksd() -> Command {
     clean(Command::new(env!("CARGO_BIN_EXE_tracksd")))
 }
 
+/// `tracksd user ARGS --config CONFIG --iterations 1000` (cheap hashes for tests).
+pub fn user_command(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = tracksd();
+    cmd.arg("user")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .args(["--iterations", "1000"]);
+    cmd
+}
+
+/// Runs `cmd` with `stdin` piped in (then closed) and returns what it wrote.
+pub fn output_with_stdin(mut cmd: Command, stdin: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that refuses early may not read it all.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
 /// `cmd` without the caller's tracksd or systemd variables (for a wrapper that
 /// `exec`s the binary).
 pub fn clean(mut cmd: Command) -> Command {
