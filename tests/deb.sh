@@ -100,20 +100,8 @@ for deb in "$@"; do
     if [ ${#runner[@]} -eq 0 ] || command -v "${runner[0]}" >/dev/null 2>&1; then
         bin=$root/usr/bin/tracksd
         [ "$("${runner[@]}" "$bin" --version)" = "tracksd $version" ] || fail "usr/bin/tracksd --version is not 'tracksd $version'"
-        if ! out=$("${runner[@]}" "$bin" check-config --config "$conf" 2>&1); then
-            # Until the `tracksd user` commands (issue 17 item 2, which add `users_file`)
-            # are merged, this binary refuses the key: check the rest of the file. Once
-            # --help lists `user add`, any refusal fails (a trial merge of h-users passed
-            # without this branch). Remove after that merge.
-            if ! "${runner[@]}" "$bin" --help | grep -q 'user add' && grep -q 'users_file.*unknown key' <<<"$out"; then
-                sed '/^users_file = /d' "$conf" >"$work/$arch/no-users-file.toml"
-                out=$("${runner[@]}" "$bin" check-config --config "$work/$arch/no-users-file.toml" 2>&1) \
-                    || fail "check-config refuses the packaged config (without users_file): $out"
-                echo "deb test: note: this tracksd does not know users_file yet; checked the packaged config without it"
-            else
-                fail "check-config refuses the packaged config: $out"
-            fi
-        fi
+        out=$("${runner[@]}" "$bin" check-config --config "$conf" 2>&1) \
+            || fail "check-config refuses the packaged config: $out"
     elif [ "${CI:-}" = true ]; then
         fail "${runner[0]} not found (required in CI)"
     else

@@ -20,32 +20,13 @@ dpkg_version() { dpkg-query -W -f '${Version}' tracksd 2>/dev/null; }
 sums() { sha256sum "$@" 2>&1 | awk '{print $1}' | paste -sd' '; }
 state_files() { ls /var/lib/private/tracksd/tracks.json /var/lib/private/tracksd/session.key 2>/dev/null; }
 
-# The first user, the way this build allows: `tracksd user add` when it exists; else a
-# users-file line from `hash-password` when the binary knows users_file; else (a build from
-# before `users_file`) the packaged config with that key dropped and a [[users]] table added,
-# i.e. a locally changed conffile, which the upgrade must then keep.
+# The first user, with `tracksd user add` (its password from stdin), and a local change
+# to the conffile, which the upgrade must keep.
 deb_add_user() {
-  local hash
-  if /usr/bin/tracksd --help 2>/dev/null | grep -q 'user add'; then
-    DEB_MODE="tracksd user add"
-    printf '%s\n' "$TPW" | timeout 60 /usr/bin/tracksd user add "$TUSER" --config $DEB_CONF > "$T/useradd.out" 2>&1 \
-      || { DEB_ERR="tracksd user add failed: $(head -c 300 "$T/useradd.out")"; return 1; }
-    echo '# lsd: a local change the upgrade must keep' >> $DEB_CONF
-  else
-    hash=$(printf '%s\n' "$TPW" | timeout 60 /usr/bin/tracksd hash-password 2>/dev/null)
-    [ -n "$hash" ] || { DEB_ERR="tracksd hash-password failed"; return 1; }
-    if /usr/bin/tracksd check-config --config $DEB_CONF > "$T/deb-cc.out" 2>&1; then
-      DEB_MODE="a hash-password line in $DEB_USERS"
-      printf '%s:%s\n' "$TUSER" "$hash" >> $DEB_USERS
-      echo '# lsd: a local change the upgrade must keep' >> $DEB_CONF
-    elif grep -q 'users_file.*unknown key' "$T/deb-cc.out"; then
-      DEB_MODE="FALLBACK: this tracksd does not know users_file yet, so the conffile lost that key and got a [[users]] table"
-      sed -i '/^users_file = /d' $DEB_CONF
-      printf '\n[[users]]\nusername = "%s"\npassword_hash = "%s"\n' "$TUSER" "$hash" >> $DEB_CONF
-    else
-      DEB_ERR="check-config refuses the packaged config: $(head -c 300 "$T/deb-cc.out")"; return 1
-    fi
-  fi
+  DEB_MODE="tracksd user add"
+  printf '%s\n' "$TPW" | timeout 60 /usr/bin/tracksd user add "$TUSER" --config $DEB_CONF > "$T/useradd.out" 2>&1 \
+    || { DEB_ERR="tracksd user add failed: $(head -c 300 "$T/useradd.out")"; return 1; }
+  echo '# lsd: a local change the upgrade must keep' >> $DEB_CONF
   /usr/bin/tracksd check-config --config $DEB_CONF > "$T/deb-cc.out" 2>&1 \
     || { DEB_ERR="check-config after adding the user: $(head -c 300 "$T/deb-cc.out")"; return 1; }
   # The service runs already (it starts without users) or failed on the old key: reload or start.
