@@ -4,7 +4,7 @@
 
 mod common;
 use common::{Server, serial};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,29 +83,13 @@ fn writer(
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        let mut status_line = String::new();
         let sent = c.get_mut().write_all(raw.as_bytes()).is_ok();
-        let read = sent && c.read_line(&mut status_line).is_ok_and(|n| n > 0);
-        if !read {
+        let Some((status, _)) = sent.then(|| common::try_read_response(c)).flatten() else {
             unanswered.push(id);
             conn = None;
             continue;
-        }
-        assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line}");
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            c.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-        }
-        let mut rest = vec![0; length];
-        c.read_exact(&mut rest).unwrap();
+        };
+        assert_eq!(status, 200);
         answered.push(id);
     }
     (answered, unanswered)

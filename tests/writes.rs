@@ -3,7 +3,7 @@
 
 mod common;
 use common::{Server, measure_gets, serial};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,27 +23,7 @@ fn exchange(
         body.len()
     );
     c.get_mut().write_all(raw.as_bytes()).unwrap();
-    let mut line = String::new();
-    c.read_line(&mut line).unwrap();
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut length = 0;
-    loop {
-        let mut header = String::new();
-        c.read_line(&mut header).unwrap();
-        if header == "\r\n" {
-            break;
-        }
-        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
-        }
-    }
-    let mut rest = vec![0; length];
-    c.read_exact(&mut rest).unwrap();
-    status
+    common::read_response(c).0
 }
 
 /// A writer: POST, PUT and DELETE of its own tracks until `stop`; returns how many.

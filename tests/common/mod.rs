@@ -484,27 +484,28 @@ impl KeepAlive {
 
 /// Reads one response with a Content-Length body: (status, body).
 pub fn read_response(reader: &mut impl BufRead) -> (u16, Vec<u8>) {
+    try_read_response(reader).unwrap_or_else(|| panic!("no complete response"))
+}
+
+/// [`read_response`], or `None` when the connection ends or fails first.
+pub fn try_read_response(reader: &mut impl BufRead) -> Option<(u16, Vec<u8>)> {
     let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {status_line:?}"));
+    reader.read_line(&mut status_line).ok()?;
+    let status = status_line.split(' ').nth(1)?.parse().ok()?;
     let mut length = 0;
     loop {
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        reader.read_line(&mut line).ok()?;
         if line == "\r\n" || line.is_empty() {
             break;
         }
         if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
+            length = v.trim().parse().ok()?;
         }
     }
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (status, body)
+    reader.read_exact(&mut body).ok()?;
+    Some((status, body))
 }
 
 /// Latencies measured in a test, and their percentiles.
