@@ -189,7 +189,11 @@ impl HandlerLoop<'_> {
     /// A connection with too many response bytes waiting gets its request
     /// routed later, when its writes catch up (see `conns.rs`).
     fn answer(&mut self, mut p: Pending) {
-        if p.refusal.is_none() && self.conns.backlogged(&p.peer) {
+        if p.refusal.is_none()
+            && self
+                .conns
+                .backlogged(&p.peer, || in_kernel(&self.fds, p.peer))
+        {
             self.parked.entry(p.peer).or_default().push_back(p);
             return;
         }
@@ -308,7 +312,9 @@ impl HandlerLoop<'_> {
         if let Some(next) = self.conns.written(w.peer) {
             self.write(next);
         }
-        while !self.conns.backlogged(&w.peer)
+        while !self
+            .conns
+            .backlogged(&w.peer, || in_kernel(&self.fds, w.peer))
             && let Some(p) = self.parked.get_mut(&w.peer).and_then(|q| q.pop_front())
         {
             self.answer(p);
@@ -548,6 +554,14 @@ impl HandlerLoop<'_> {
         }
         Ok(None)
     }
+}
+
+/// What `peer`'s socket still holds unsent (an ioctl; 0 if its descriptor is
+/// not known yet), for the backlog bound (`conns.rs`).
+fn in_kernel(fds: &HashMap<SocketAddr, RawFd>, peer: SocketAddr) -> usize {
+    fds.get(&peer)
+        .and_then(|&fd| super::sockets::unsent_bytes(fd, peer))
+        .unwrap_or(0)
 }
 
 /// Routes one request. A panicking handler becomes a logged 500 and the loop

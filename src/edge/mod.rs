@@ -91,6 +91,9 @@ pub(crate) fn bind(
     // A stalled connection meets up to three reads in a row (body, drain of the
     // rest, next request line); a third of the budget each keeps it within it.
     sockets::set_timeouts(&tcp, idle_timeout / 3).map_err(bind_error)?;
+    // What a connection may hold in the kernel, copied into each accepted socket
+    // like the timeouts: a peer that takes nothing for the idle timeout is reset.
+    sockets::limit_kernel_memory(&tcp, sockets::SEND_BUFFER, idle_timeout).map_err(bind_error)?;
     let addr = tcp.local_addr().map_err(bind_error)?;
     Ok(Listener {
         tcp,
