@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 pub const FAST_JOHN_HASH: &str =
     "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA";
 
+/// The demo user's real password hash (600,000 rounds), from config/tracksd.toml.
+pub const REAL_JOHN_HASH: &str = "$pbkdf2-sha256$i=600000,l=32$J6OVYIFWG0st2Tu4l04zew$BRnO8hg8KV/fmvn24ntOf5Xkt2Y7FBktDSiVD13G52E";
+
 /// Tests that measure time, memory or threads take this first: one at a time
 /// within a test binary (each file is its own binary, so one lock per file).
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
