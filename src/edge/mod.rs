@@ -92,8 +92,10 @@ pub(crate) fn bind(
     // rest, next request line); a third of the budget each keeps it within it.
     sockets::set_timeouts(&tcp, idle_timeout / 3).map_err(bind_error)?;
     // What a connection may hold in the kernel, copied into each accepted socket
-    // like the timeouts: a peer that takes nothing for the idle timeout is reset.
-    sockets::limit_kernel_memory(&tcp, sockets::SEND_BUFFER, idle_timeout).map_err(bind_error)?;
+    // like the timeouts: a peer that takes nothing for the idle timeout is reset
+    // (never sooner than 2 s: a lost segment's retransmissions must fit in it).
+    let stalled = idle_timeout.max(Duration::from_secs(2));
+    sockets::limit_kernel_memory(&tcp, sockets::SEND_BUFFER, stalled).map_err(bind_error)?;
     let addr = tcp.local_addr().map_err(bind_error)?;
     Ok(Listener {
         tcp,
