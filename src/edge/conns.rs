@@ -149,7 +149,7 @@ impl<R> Connections<R> {
     /// (`in_kernel`: its socket's send queue, asked only when something waits
     /// here), that its next request should wait unrouted. The send queue alone
     /// never makes a connection backlogged: it is bounded well below the bound
-    /// (`sockets::SEND_BUFFER`), so a parked request always has a write of its
+    /// (`send_queue::SEND_BUFFER`), so a parked request always has a write of its
     /// connection under way or to come, whose end unparks it.
     pub(crate) fn backlogged(&self, peer: &SocketAddr, in_kernel: impl FnOnce() -> usize) -> bool {
         self.live

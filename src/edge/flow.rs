@@ -4,6 +4,7 @@
 
 use super::events::{Event, Mailbox};
 use super::framing::Refusal;
+use super::send_queue;
 use super::sockets;
 use super::tiny::{self, WireResponse};
 use super::workers::{Job, Workers};
@@ -94,7 +95,7 @@ pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
         };
         let closed = close_after || !ok;
         if closed && !close_after {
-            sockets::cut_connections(&[peer], cx.port);
+            send_queue::cut_connections(&[peer], cx.port);
         }
         cx.mailbox.send(Event::Written(Written {
             peer,
@@ -181,6 +182,6 @@ pub(crate) fn end_reads_job(port: u16) -> Job {
 /// worker: it scans our descriptors).
 pub(crate) fn cut_job(peers: Vec<SocketAddr>, port: u16) -> Job {
     Box::new(move || {
-        sockets::cut_connections(&peers, port);
+        send_queue::cut_connections(&peers, port);
     })
 }

@@ -560,7 +560,7 @@ impl HandlerLoop<'_> {
 /// not known yet), for the backlog bound (`conns.rs`).
 fn in_kernel(fds: &HashMap<SocketAddr, RawFd>, peer: SocketAddr) -> usize {
     fds.get(&peer)
-        .and_then(|&fd| super::sockets::unsent_bytes(fd, peer))
+        .and_then(|&fd| super::send_queue::unsent_bytes(fd, peer))
         .unwrap_or(0)
 }
 

@@ -98,7 +98,7 @@ pub(crate) fn respond_and_close(
             // A write that timed out: the peer stopped reading, so what it has
             // not taken is dropped with a reset, not left to an orphan socket.
             if !ok {
-                sockets::abort_if_unsent(fd);
+                super::send_queue::abort_if_unsent(fd);
             }
             // Else a FIN after the response, nothing left unread for the last close to
             // answer with a reset (which could destroy the response in flight),
