@@ -117,10 +117,10 @@ pub fn password_check(app: &mut App, req: &Request) -> Option<PasswordCheck> {
         return None;
     }
     app.throttle.begin(a, req.now_ms);
-    Some(PasswordCheck::new(
-        hash_for(app, &username).clone(),
-        &password,
-    ))
+    Some(
+        PasswordCheck::new(hash_for(app, &username).clone(), &password)
+            .for_proven_device(device.is_some()),
+    )
 }
 
 /// A login whose [`password_check`] could not be run (no room to queue it).

@@ -249,6 +249,7 @@ pub fn verify(hash: &PasswordHash, password: &str) -> bool {
 pub struct PasswordCheck {
     hash: PasswordHash,
     password: String,
+    proven_device: bool,
 }
 
 impl PasswordCheck {
@@ -256,7 +257,21 @@ impl PasswordCheck {
         PasswordCheck {
             hash,
             password: password.to_owned(),
+            proven_device: false,
         }
+    }
+
+    /// Marks a check for a login carrying a valid device cookie for its
+    /// username: the hashers keep slots for those (`edge::hashers`).
+    pub fn for_proven_device(self, proven_device: bool) -> PasswordCheck {
+        PasswordCheck {
+            proven_device,
+            ..self
+        }
+    }
+
+    pub fn is_for_proven_device(&self) -> bool {
+        self.proven_device
     }
 
     /// Computes the hash (slow) and compares it in constant time.

@@ -365,3 +365,109 @@ fn point_7_two_different_session_cookies_are_refused() {
     assert_eq!((same_twice.status, alone.status), (200, 200));
     server.remove();
 }
+
+/// One login as `user` with a wrong password from source address `from`;
+/// the status, or 0 if the connection failed.
+fn guess_from(server: &Server, from: std::net::Ipv4Addr, user: &str) -> u16 {
+    use std::io::{Read, Write};
+    let body = format!("username={user}&password=guess");
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    );
+    let Ok(mut s) = common::connect_with(server.addr, Some(from), None) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut status = [0u8; 12];
+    if s.write_all(head.as_bytes()).is_err() || s.read_exact(&mut status).is_err() {
+        return 0;
+    }
+    std::str::from_utf8(&status[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn issue_20_point_4_the_owners_device_logs_in_during_a_flood_from_200_addresses() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let _serial = common::serial();
+    // The real 600,000-round hash, the default 1 hashing thread and queue of 8.
+    let dir = common::temp_dir("flood");
+    let config = dir.join("tracksd.toml");
+    let text =
+        common::config_text(&dir, "").replace(common::FAST_JOHN_HASH, common::REAL_JOHN_HASH);
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start_with_config(&dir, &config, &[]).owning(dir);
+    let first = server.login("john", "password");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let device = device_cookie(&first);
+
+    let stop = AtomicBool::new(false);
+    let sent = AtomicUsize::new(0);
+    let (owner, statuses) = std::thread::scope(|s| {
+        let flooders: Vec<_> = (0..16)
+            .map(|t| {
+                let (server, stop, sent) = (&server, &stop, &sent);
+                s.spawn(move || {
+                    let mut seen = std::collections::BTreeMap::<u16, usize>::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let n = sent.fetch_add(1, Ordering::SeqCst);
+                        // 200 addresses, 127.0.1.1 to 127.0.2.100; a new username each time.
+                        let i = (n * 7 + t) % 200;
+                        let from = std::net::Ipv4Addr::new(
+                            127,
+                            0,
+                            1 + (i / 100) as u8,
+                            1 + (i % 100) as u8,
+                        );
+                        *seen
+                            .entry(guess_from(server, from, &format!("u{n}")))
+                            .or_default() += 1;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        // The flood fills the queue first; then the owner logs in from its device.
+        std::thread::sleep(Duration::from_secs(1));
+        let mut owner = Vec::new();
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            let r = server.request(
+                "POST",
+                "/login",
+                &[FORM, ("Cookie", device.as_str())],
+                b"username=john&password=password",
+            );
+            owner.push((r.status, t.elapsed()));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        stop.store(true, Ordering::SeqCst);
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        for f in flooders {
+            for (status, n) in f.join().unwrap() {
+                *statuses.entry(status).or_default() += n;
+            }
+        }
+        (owner, statuses)
+    });
+    println!(
+        "owner's device during a flood of {} wrong passwords from 200 addresses (16 threads, \
+         600,000-round hashes): {owner:?}; flood statuses {statuses:?}",
+        statuses.values().sum::<usize>()
+    );
+    assert!(
+        statuses.get(&503).copied().unwrap_or(0) > 0,
+        "the flood never filled the login queue: {statuses:?}"
+    );
+    assert!(
+        owner
+            .iter()
+            .all(|(status, took)| *status == 200 && *took <= Duration::from_secs(2)),
+        "{owner:?}"
+    );
+}

@@ -13,14 +13,12 @@ use std::time::{Duration, Instant};
 /// These tests measure time and memory: one at a time.
 use common::serial;
 
-/// The demo user's real password hash (600,000 rounds), from config/tracksd.toml.
-const REAL_JOHN_HASH: &str = "$pbkdf2-sha256$i=600000,l=32$J6OVYIFWG0st2Tu4l04zew$BRnO8hg8KV/fmvn24ntOf5Xkt2Y7FBktDSiVD13G52E";
-
 /// A server whose john has the real, slow hash, optionally run through `wrapper`.
 fn start_with_real_hash(wrapper: &[&str]) -> Server {
     let dir = common::temp_dir("realhash");
     let config = dir.join("tracksd.toml");
-    let text = common::config_text(&dir, "").replace(common::FAST_JOHN_HASH, REAL_JOHN_HASH);
+    let text =
+        common::config_text(&dir, "").replace(common::FAST_JOHN_HASH, common::REAL_JOHN_HASH);
     std::fs::write(&config, text).unwrap();
     Server::start_wrapped(&dir, &config, &[], wrapper).owning(dir)
 }

@@ -14,9 +14,10 @@
 //! a bounded amount of memory.
 //!
 //! The responses a connection has waiting are bounded in bytes as well
-//! ([`MAX_BACKLOG_BYTES`]): beyond it the edge holds further requests unrouted
-//! until writes catch up, so a client that asks for big pages and does not read
-//! them costs little memory until it is cut.
+//! ([`MAX_BACKLOG_BYTES`], counting what its socket's send queue still holds):
+//! beyond it the edge holds further requests unrouted until writes catch up, so
+//! a client that asks for big pages and does not read them costs little memory
+//! until it is cut.
 //!
 //! Generic over the reply value so it can be tested without sockets.
 
@@ -144,12 +145,16 @@ impl<R> Connections<R> {
         None
     }
 
-    /// Whether `peer` has so many response bytes waiting that its next request
-    /// should wait unrouted.
-    pub(crate) fn backlogged(&self, peer: &SocketAddr) -> bool {
+    /// Whether `peer` has so many response bytes waiting, here and in the kernel
+    /// (`in_kernel`: its socket's send queue, asked only when something waits
+    /// here), that its next request should wait unrouted. The send queue alone
+    /// never makes a connection backlogged: it is bounded well below the bound
+    /// (`send_queue::SEND_BUFFER`), so a parked request always has a write of its
+    /// connection under way or to come, whose end unparks it.
+    pub(crate) fn backlogged(&self, peer: &SocketAddr, in_kernel: impl FnOnce() -> usize) -> bool {
         self.live
             .get(peer)
-            .is_some_and(|c| c.backlog > MAX_BACKLOG_BYTES)
+            .is_some_and(|c| c.backlog > 0 && c.backlog + in_kernel() > MAX_BACKLOG_BYTES)
     }
 
     /// A response that closes `peer`'s connection is on its way: requests that
@@ -209,12 +214,16 @@ mod tests {
         // Another connection is not held up.
         assert_eq!(c.ready(b, 0, "b0", 10), Ok(Some("b0")));
         assert_eq!(c.ready(a, 2, "a2", MAX_BACKLOG_BYTES), Ok(None));
-        assert!(c.backlogged(&a) && !c.backlogged(&b));
+        assert!(c.backlogged(&a, || 0) && !c.backlogged(&b, || 0));
         assert_eq!(c.written(a), Some("a1"));
-        assert!(c.backlogged(&a));
+        assert!(c.backlogged(&a, || 0));
         assert_eq!(c.written(a), Some("a2"));
-        assert!(!c.backlogged(&a));
+        assert!(!c.backlogged(&a, || 0));
+        // What the kernel still holds counts: a2 plus a full send queue is too much.
+        assert!(c.backlogged(&a, || 64 * 1024));
         assert_eq!(c.written(a), None);
+        // Nothing waiting here: a send queue alone never parks a request.
+        assert!(!c.backlogged(&a, || MAX_BACKLOG_BYTES * 2));
         assert_eq!(c.written(b), None);
         assert!(c.is_empty());
     }

@@ -4,6 +4,7 @@
 
 use super::events::{Event, Mailbox};
 use super::framing::Refusal;
+use super::send_queue;
 use super::sockets;
 use super::tiny::{self, WireResponse};
 use super::workers::{Job, Workers};
@@ -97,7 +98,7 @@ pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
         };
         let closed = close_after || !ok;
         if closed && !close_after {
-            sockets::shut_connections(&[peer], cx.port, sockets::Shut::Both);
+            send_queue::cut_connections(&[peer], cx.port);
         }
         cx.mailbox.send(Event::Written(Written {
             peer,
@@ -180,9 +181,10 @@ pub(crate) fn end_reads_job(port: u16) -> Job {
     })
 }
 
-/// Shuts down the sockets of `peers` (on a worker: it scans our descriptors).
+/// Cuts the connections of `peers`, aborting those with data unsent (on a
+/// worker: it scans our descriptors).
 pub(crate) fn cut_job(peers: Vec<SocketAddr>, port: u16) -> Job {
     Box::new(move || {
-        sockets::shut_connections(&peers, port, sockets::Shut::Both);
+        send_queue::cut_connections(&peers, port);
     })
 }

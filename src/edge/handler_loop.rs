@@ -195,7 +195,12 @@ impl HandlerLoop<'_> {
     /// A connection with too many response bytes waiting gets its request
     /// routed later, when its writes catch up (see `conns.rs`).
     fn answer(&mut self, mut p: Pending) {
-        if p.refusal.is_none() && (self.conns.backlogged(&p.peer) || self.held.has(&p.peer)) {
+        if p.refusal.is_none()
+            && (self
+                .conns
+                .backlogged(&p.peer, || in_kernel(&self.fds, p.peer))
+                || self.held.has(&p.peer))
+        {
             self.parked.entry(p.peer).or_default().push_back(p);
             return;
         }
@@ -269,7 +274,7 @@ impl HandlerLoop<'_> {
 
     /// Routes `peer`'s parked requests while its connection may take them.
     fn unpark(&mut self, peer: SocketAddr) {
-        while !self.conns.backlogged(&peer)
+        while !self.conns.backlogged(&peer, || in_kernel(&self.fds, peer))
             && !self.held.has(&peer)
             && let Some(p) = self.parked.get_mut(&peer).and_then(|q| q.pop_front())
         {
@@ -627,6 +632,14 @@ impl HandlerLoop<'_> {
         }
         Ok(None)
     }
+}
+
+/// What `peer`'s socket still holds unsent (an ioctl; 0 if its descriptor is
+/// not known yet), for the backlog bound (`conns.rs`).
+fn in_kernel(fds: &HashMap<SocketAddr, RawFd>, peer: SocketAddr) -> usize {
+    fds.get(&peer)
+        .and_then(|&fd| super::send_queue::unsent_bytes(fd, peer))
+        .unwrap_or(0)
 }
 
 /// Routes one request. A panicking handler becomes a logged 500 and the loop

@@ -7,6 +7,13 @@
 //! login beyond it is answered 503 with `Retry-After` at once, and because the
 //! throttle counts attempts in flight (see `throttle.rs`), concurrency cannot
 //! multiply one client's guesses.
+//!
+//! A login from a proven device (a valid device cookie for its username) has
+//! [`PROVEN_SLOTS`] places of its own, taken before the shared queue and hashed
+//! first: a flood of guesses that keeps the shared queue full cannot lock the
+//! owner out, who waits for at most the hashes already running. The slots are
+//! few, so stolen device cookies cannot crowd them out for long either: each
+//! device's own failures lock it (`throttle.rs`), in flight ones included.
 
 use crate::passwords::{PasswordCheck, PasswordVerdict};
 use std::collections::VecDeque;
@@ -15,22 +22,34 @@ use std::sync::{Arc, Condvar, Mutex};
 /// A finished check goes back to the loop with whatever the caller attached.
 pub(crate) type Done<T> = Box<dyn Fn(T, PasswordVerdict) + Send + Sync>;
 
+/// Checks from proven devices that may wait besides the shared queue.
+pub(crate) const PROVEN_SLOTS: usize = 2;
+
 pub(crate) struct Hashers<T: Send + 'static> {
     shared: Arc<Shared<T>>,
 }
 
 struct Shared<T> {
-    queue: Mutex<VecDeque<(PasswordCheck, T)>>,
+    queues: Mutex<Queues<T>>,
     wake: Condvar,
     capacity: usize,
     done: Done<T>,
+}
+
+/// The shared queue and the proven devices' slots (hashed first).
+struct Queues<T> {
+    shared: VecDeque<(PasswordCheck, T)>,
+    proven: VecDeque<(PasswordCheck, T)>,
 }
 
 impl<T: Send + 'static> Hashers<T> {
     /// Starts `threads` hashing threads behind a queue of `capacity` waiting checks.
     pub(crate) fn start(threads: usize, capacity: usize, done: Done<T>) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
+            queues: Mutex::new(Queues {
+                shared: VecDeque::new(),
+                proven: VecDeque::new(),
+            }),
             wake: Condvar::new(),
             capacity,
             done,
@@ -48,14 +67,18 @@ impl<T: Send + 'static> Hashers<T> {
         Ok(Hashers { shared })
     }
 
-    /// Queues a check; gives `with` back when the queue is full.
+    /// Queues a check: a proven device's in its slots if one is free, else
+    /// in the shared queue; gives `with` back when there is no room.
     pub(crate) fn submit(&self, check: PasswordCheck, with: T) -> Result<(), T> {
-        let mut queue = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.len() >= self.shared.capacity {
+        let mut queues = self.shared.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if check.is_for_proven_device() && queues.proven.len() < PROVEN_SLOTS {
+            queues.proven.push_back((check, with));
+        } else if queues.shared.len() < self.shared.capacity {
+            queues.shared.push_back((check, with));
+        } else {
             return Err(with);
         }
-        queue.push_back((check, with));
-        drop(queue);
+        drop(queues);
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -64,12 +87,16 @@ impl<T: Send + 'static> Hashers<T> {
 fn hash_forever<T>(shared: &Shared<T>) {
     loop {
         let (check, with) = {
-            let mut queue = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut queues = shared.queues.lock().unwrap_or_else(|p| p.into_inner());
             loop {
-                if let Some(job) = queue.pop_front() {
+                if let Some(job) = queues
+                    .proven
+                    .pop_front()
+                    .or_else(|| queues.shared.pop_front())
+                {
                     break job;
                 }
-                queue = shared.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
+                queues = shared.wake.wait(queues).unwrap_or_else(|p| p.into_inner());
             }
         };
         (shared.done)(with, check.run());
@@ -112,5 +139,43 @@ mod tests {
         results.sort();
         assert_eq!(results[0], (0, true));
         assert!(results[1..].iter().all(|(_, ok)| !ok));
+    }
+
+    #[test]
+    fn proven_devices_have_slots_of_their_own_hashed_first() {
+        let hash = PasswordHash::parse(&hash_password("right", 1000).unwrap()).unwrap();
+        let (tx, rx) = channel();
+        let tx = Mutex::new(tx);
+        let (gate_tx, gate_rx) = channel::<()>();
+        let gate = Mutex::new(gate_rx);
+        // The one thread waits at the gate after each check, so the queue
+        // stays as filled below until the test lets it go.
+        let hashers = Hashers::start(
+            1,
+            2,
+            Box::new(move |n: u32, _: PasswordVerdict| {
+                tx.lock().unwrap().send(n).unwrap();
+                let _ = gate.lock().unwrap().recv();
+            }),
+        )
+        .unwrap();
+        let check = |proven| PasswordCheck::new(hash.clone(), "x").for_proven_device(proven);
+        assert!(hashers.submit(check(false), 0).is_ok());
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(0));
+        // The thread is busy: two guesses fill the shared queue, a third is refused.
+        assert!(hashers.submit(check(false), 1).is_ok());
+        assert!(hashers.submit(check(false), 2).is_ok());
+        assert_eq!(hashers.submit(check(false), 3), Err(3));
+        // A proven device still gets in, twice; then it shares the full queue.
+        assert!(hashers.submit(check(true), 10).is_ok());
+        assert!(hashers.submit(check(true), 11).is_ok());
+        assert_eq!(hashers.submit(check(true), 12), Err(12));
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            gate_tx.send(()).unwrap();
+            order.push(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+        }
+        gate_tx.send(()).unwrap();
+        assert_eq!(order, vec![10, 11, 1, 2]);
     }
 }

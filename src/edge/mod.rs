@@ -18,7 +18,7 @@
 //!   password hashes behind a bounded queue;
 //! - [`accept`]: tiny_http servers on our socket (liveness, retire, rebuild);
 //!   [`tiny`]: conversions; [`framing`]: request framing rules;
-//! - [`ballast`], [`alloc`], [`sockets`], [`fd_scan`], [`signals`], [`sd_notify`],
+//! - [`ballast`], [`alloc`], [`sockets`], [`send_queue`], [`fd_scan`], [`signals`], [`sd_notify`],
 //!   [`access_log`], [`panics`]: the workarounds and plumbing they need.
 //!
 //! Architecture invariant: tiny_http is named only under `src/edge/`, and the
@@ -39,6 +39,7 @@ pub(crate) mod held;
 pub(crate) mod panics;
 pub(crate) mod recycle;
 pub(crate) mod sd_notify;
+pub(crate) mod send_queue;
 pub(crate) mod signals;
 pub(crate) mod sockets;
 pub(crate) mod tiny;
@@ -92,6 +93,11 @@ pub(crate) fn bind(
     // A stalled connection meets up to three reads in a row (body, drain of the
     // rest, next request line); a third of the budget each keeps it within it.
     sockets::set_timeouts(&tcp, idle_timeout / 3).map_err(bind_error)?;
+    // What a connection may hold in the kernel, copied into each accepted socket
+    // like the timeouts: a peer that takes nothing for the idle timeout is reset
+    // (never sooner than 2 s: a lost segment's retransmissions must fit in it).
+    let stalled = idle_timeout.max(Duration::from_secs(2));
+    send_queue::limit_kernel_memory(&tcp, send_queue::SEND_BUFFER, stalled).map_err(bind_error)?;
     let addr = tcp.local_addr().map_err(bind_error)?;
     Ok(Listener {
         tcp,

@@ -1,8 +1,9 @@
 //! Socket and process plumbing that std does not expose: listener options,
 //! systemd socket activation, retiring an accept thread without touching the
 //! shared listening socket, cutting a tiny_http connection, thread priority.
+//! What a connection may hold in the kernel is `send_queue.rs`.
 //!
-//! Architecture invariant: this and `alloc.rs`/`signals.rs`/`recycle.rs`/`fd_scan.rs` are the
+//! Architecture invariant: this and `send_queue.rs`/`alloc.rs`/`signals.rs`/`recycle.rs`/`fd_scan.rs` are the
 //! only modules with `unsafe` FFI calls; each call is a plain libc function on
 //! memory or file descriptors of this process.
 
@@ -25,19 +26,30 @@ pub fn set_timeouts(listener: &TcpListener, timeout: Duration) -> io::Result<()>
         tv_usec: timeout.subsec_micros() as _,
     };
     for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-        // SAFETY: a valid fd we own, and a pointer/length pair to a live timeval.
-        let rc = unsafe {
-            libc::setsockopt(
-                listener.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_option(listener.as_raw_fd(), libc::SOL_SOCKET, option, &tv)?;
+    }
+    Ok(())
+}
+
+/// `setsockopt` with `value` (a plain C struct or integer the option expects).
+pub(super) fn set_option<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: a pointer/length pair to a live value; a bad fd is an error.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            option,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -110,7 +122,7 @@ pub(crate) fn retire_listener_fd(fd: RawFd, listener: SocketId) -> io::Result<()
     }
 }
 
-/// How much of a connection [`shut_connections`] shuts down.
+/// How much of a connection [`shut_fd`] shuts down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shut {
     /// Reads return what is buffered, then EOF without waiting (a drain ends).
@@ -168,20 +180,15 @@ pub(crate) fn silent_for(fd: RawFd) -> Duration {
 
 /// Whether `len` bytes can be written to `fd` without blocking: `fd` is still
 /// the connection from `peer`, and its send queue leaves room for them with a wide
-/// margin. The budget is half the default send buffer (`tcp_wmem`'s 16 KiB; the
-/// kernel counts buffer overhead on top of the bytes, and autotuning only grows
-/// it), so no `SO_SNDBUF` query is needed on the hot path.
+/// margin. The budget is far below the send buffer every connection has
+/// (`send_queue::SEND_BUFFER`, set on the listener; the kernel counts buffer overhead on
+/// top of the bytes), so no `SO_SNDBUF` query is needed on the hot path.
 pub(crate) fn room_to_write(fd: RawFd, peer: SocketAddr, len: usize) -> Option<bool> {
     const BUDGET: usize = 8 * 1024;
     if sock_addr(fd, true)? != peer {
         return None;
     }
-    let mut queued: libc::c_int = 0;
-    // SAFETY: ioctl writes one c_int into a local we own.
-    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) } != 0 {
-        return None;
-    }
-    Some((queued.max(0) as usize) + 2 * len + 1024 <= BUDGET)
+    Some(super::send_queue::outq(fd)? + 2 * len + 1024 <= BUDGET)
 }
 
 /// Our own descriptor for the connection from `peer` to local `port`: a dup of one
@@ -249,21 +256,8 @@ pub(crate) fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Shuts down every connection of this process from one of `peers` to local
-/// `port`; returns how many. Scans our descriptors: workers only.
-pub(crate) fn shut_connections(peers: &[SocketAddr], port: u16, how: Shut) -> usize {
-    let mut cut = 0;
-    for peer in peers {
-        if let Some(own) = own_connection(*peer, port) {
-            shut_fd(own.as_raw_fd(), how);
-            cut += 1;
-        }
-    }
-    cut
-}
-
 /// The local or peer address of a TCP socket fd, if it is one.
-fn sock_addr(fd: RawFd, peer: bool) -> Option<SocketAddr> {
+pub(super) fn sock_addr(fd: RawFd, peer: bool) -> Option<SocketAddr> {
     // SAFETY: the kernel writes at most `len` bytes into storage we own.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -346,7 +340,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (_server_side, peer) = l.accept().unwrap();
-        assert_eq!(shut_connections(&[peer], port, Shut::Both), 1);
+        assert_eq!(super::super::send_queue::cut_connections(&[peer], port), 1);
         let mut buf = [0u8; 1];
         use std::io::Read;
         assert_eq!(client.read(&mut buf).unwrap(), 0);

@@ -95,7 +95,12 @@ pub(crate) fn respond_and_close(
             use std::os::fd::AsRawFd;
             let fd = own.as_raw_fd();
             let ok = sockets::write_all_fd(fd, &bytes).is_ok();
-            // A FIN after the response, nothing left unread for the last close to
+            // A write that timed out: the peer stopped reading, so what it has
+            // not taken is dropped with a reset, not left to an orphan socket.
+            if !ok {
+                super::send_queue::abort_if_unsent(fd);
+            }
+            // Else a FIN after the response, nothing left unread for the last close to
             // answer with a reset (which could destroy the response in flight),
             // and tiny_http's reads end: it parses nothing after this request.
             sockets::shut_fd(fd, Shut::Write);

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 pub const FAST_JOHN_HASH: &str =
     "$pbkdf2-sha256$i=1000,l=32$c2FsdHNhbHRzYWx0c2FsdA$8nX7hwFEzIB8aPajJTYK8weHQc5Ngz0pFVAKvSu4jQA";
 
+/// The demo user's real password hash (600,000 rounds), from config/tracksd.toml.
+pub const REAL_JOHN_HASH: &str = "$pbkdf2-sha256$i=600000,l=32$J6OVYIFWG0st2Tu4l04zew$BRnO8hg8KV/fmvn24ntOf5Xkt2Y7FBktDSiVD13G52E";
+
 /// Tests that measure time, memory or threads take this first: one at a time
 /// within a test binary (each file is its own binary, so one lock per file).
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -576,4 +579,73 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
 /// Open descriptors of a process.
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// A TCP connection to `addr` (IPv4) from `source` (any 127/8 address works on
+/// loopback; port chosen by the kernel) with a receive buffer of `rcvbuf`
+/// bytes, both set before the handshake (a window is agreed on there).
+pub fn connect_with(
+    addr: SocketAddr,
+    source: Option<std::net::Ipv4Addr>,
+    rcvbuf: Option<i32>,
+) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = addr else {
+        panic!("connect_with: IPv4 only, not {addr}");
+    };
+    fn sockaddr(ip: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
+        libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        }
+    }
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain libc calls on a socket this function owns (wrapped in a
+    // TcpStream, closed on drop) and pointers to live locals of stated length.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        if let Some(bytes) = rcvbuf {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&bytes as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            );
+        }
+        if let Some(ip) = source {
+            let from = sockaddr(ip, 0);
+            if libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        let dest = sockaddr(*to.ip(), to.port());
+        if libc::connect(fd, (&dest as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// The memory all TCP sockets hold in the kernel now, in bytes: the "TCP: ...
+/// mem N" pages of /proc/net/sockstat. The whole machine's, so other processes'
+/// sockets are in it: compare levels measured close together.
+pub fn tcp_kernel_memory() -> u64 {
+    let stat = std::fs::read_to_string("/proc/net/sockstat").unwrap_or_default();
+    stat.lines()
+        .find_map(|l| l.strip_prefix("TCP:"))
+        .and_then(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == "mem")?;
+            words.get(i + 1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |pages| pages * 4096)
 }
