@@ -3,11 +3,16 @@
 //! Architecture invariant: the loop never blocks on a client socket, a password
 //! hash, a connect or a join. Socket writes, body reads, drops that may drain a
 //! body and connects run on `workers`, body reads on `readers` (so that slow
-//! bodies never keep a response from being written); hashes on `hashers`; a replaced server is
-//! drained and dropped (tiny_http's drop connects to itself) on a thread of its
-//! own. Each comes back, if it must, as an event.
+//! bodies never keep a response from being written); hashes on `hashers`; the
+//! catalogue's writes on `writer`; a replaced server is drained and dropped
+//! (tiny_http's drop connects to itself) on a thread of its own. Each comes
+//! back, if it must, as an event.
+//!
+//! This file is the request path (a request in, its answer out, in order);
+//! `durability.rs` is the loop's side of group commit, `housekeeping.rs` the
+//! ticks, the accept side, stopping, recycling and reload.
 
-use super::accept::{AcceptSide, Rebuilt};
+use super::accept::AcceptSide;
 use super::access_log::{AccessLog, printable};
 use super::ballast::{Ballast, RecentPeers};
 use super::conns::{Admit, Connections};
@@ -15,10 +20,9 @@ use super::events::{Event, Events};
 use super::flow::{self, Context, LogEntry, Pending, Reply, Written};
 use super::hashers::Hashers;
 use super::held::Held;
-use super::recycle::{RECYCLE_AT, StuckWatch};
-use super::sockets::Connection;
+use super::recycle::StuckWatch;
 use super::workers::Workers;
-use super::{framing, sd_notify, tiny};
+use super::{framing, tiny};
 use crate::app::App;
 use crate::errors::RuntimeError;
 use crate::http::{Body, Request, Response};
@@ -28,6 +32,9 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod durability;
+mod housekeeping;
 
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_FOR: Duration = Duration::from_millis(1500);
@@ -48,48 +55,108 @@ pub(crate) enum Ending {
 
 /// The loop's state: the application and everything the edge keeps track of.
 pub(crate) struct HandlerLoop<'a> {
-    pub(crate) app: &'a mut App,
-    pub(crate) events: Events,
-    pub(crate) cx: Context,
-    pub(crate) workers: Workers,
-    pub(crate) readers: Workers,
+    app: &'a mut App,
+    events: Events,
+    cx: Context,
+    workers: Workers,
+    readers: Workers,
     /// Writes the catalogue (`track_file/group_commit.rs`); `held` keeps the
     /// responses to changes until their write is durable.
-    pub(crate) writer: Workers,
-    pub(crate) held: Held<(Pending, Response)>,
-    pub(crate) hashers: Hashers<Box<Pending>>,
-    pub(crate) accept: AcceptSide,
-    pub(crate) conns: Connections<Reply>,
-    pub(crate) log: AccessLog,
-    pub(crate) ballast: Option<Arc<Ballast>>,
-    pub(crate) peers: RecentPeers,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) listen: SocketAddr,
-    pub(crate) watchdog: Option<Duration>,
-    pub(crate) next_ping: Instant,
-    pub(crate) next_check: Instant,
-    pub(crate) last_request: Instant,
-    pub(crate) stopping: Option<Stopping>,
+    writer: Workers,
+    held: Held<(Pending, Response)>,
+    hashers: Hashers<Box<Pending>>,
+    accept: AcceptSide,
+    conns: Connections<Reply>,
+    log: AccessLog,
+    ballast: Option<Arc<Ballast>>,
+    peers: RecentPeers,
+    idle_timeout: Duration,
+    listen: SocketAddr,
+    watchdog: Option<Duration>,
+    next_ping: Instant,
+    next_check: Instant,
+    last_request: Instant,
+    stopping: Option<Stopping>,
     /// Replaced servers no drain thread could be started for: polled on ticks.
-    pub(crate) orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
+    orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
     /// Requests of backlogged connections, waiting to be routed (`answer`).
-    pub(crate) parked: HashMap<SocketAddr, VecDeque<Pending>>,
+    parked: HashMap<SocketAddr, VecDeque<Pending>>,
     /// Connections' socket descriptors, for the inline-write check (see `write`).
-    pub(crate) fds: HashMap<SocketAddr, RawFd>,
+    fds: HashMap<SocketAddr, RawFd>,
     /// When the last descriptor scan was asked for; whether it is under way.
-    pub(crate) last_scan: Instant,
-    pub(crate) scanning: bool,
+    last_scan: Instant,
+    scanning: bool,
     /// Until when to check the accept thread at every tick (it died lately).
-    pub(crate) watch_accept_until: Option<Instant>,
+    watch_accept_until: Option<Instant>,
     /// Connections open long without a request (leaked tiny_http threads).
-    pub(crate) stuck: StuckWatch,
-    pub(crate) next_leak_scan: Instant,
+    stuck: StuckWatch,
+    next_leak_scan: Instant,
 }
 
 pub(crate) struct Stopping {
     deadline: Instant,
     accept_ended: bool,
     recycle: bool,
+}
+
+/// The threads the loop hands work to, started by `edge::run`.
+pub(crate) struct Helpers {
+    pub(crate) workers: Workers,
+    pub(crate) readers: Workers,
+    pub(crate) writer: Workers,
+    pub(crate) hashers: Hashers<Box<Pending>>,
+    pub(crate) ballast: Option<Arc<Ballast>>,
+}
+
+impl<'a> HandlerLoop<'a> {
+    pub(crate) fn new(
+        app: &'a mut App,
+        (events, cx): (Events, Context),
+        accept: AcceptSide,
+        helpers: Helpers,
+        listen: SocketAddr,
+        idle_timeout: Duration,
+        watchdog: Option<Duration>,
+    ) -> HandlerLoop<'a> {
+        let now = Instant::now();
+        let Helpers {
+            workers,
+            readers,
+            writer,
+            hashers,
+            ballast,
+        } = helpers;
+        HandlerLoop {
+            app,
+            events,
+            cx,
+            workers,
+            readers,
+            writer,
+            held: Held::default(),
+            hashers,
+            accept,
+            conns: Connections::new(idle_timeout * 2),
+            log: AccessLog::default(),
+            ballast,
+            peers: RecentPeers::default(),
+            idle_timeout,
+            listen,
+            watchdog,
+            next_ping: now,
+            next_check: now,
+            last_request: now,
+            stopping: None,
+            orphans: Vec::new(),
+            parked: HashMap::new(),
+            fds: HashMap::new(),
+            last_scan: now,
+            scanning: false,
+            watch_accept_until: None,
+            stuck: StuckWatch::new(idle_timeout),
+            next_leak_scan: now + idle_timeout.min(Duration::from_secs(5)),
+        }
+    }
 }
 
 impl HandlerLoop<'_> {
@@ -233,45 +300,6 @@ impl HandlerLoop<'_> {
         self.reply(p, response);
     }
 
-    /// Hands the catalogue's next write to the writer thread, if one is due.
-    fn start_write(&mut self) {
-        if let Some(write) = self.app.tracks.next_write() {
-            let mailbox = self.cx.mailbox.clone();
-            self.writer.submit(Box::new(move || {
-                let result = super::panics::catch_quietly(|| write.run())
-                    .unwrap_or_else(|| Err(std::io::Error::other("the write panicked")));
-                mailbox.send(Event::Durable(write.version(), result));
-            }));
-        }
-    }
-
-    /// A write ended: its changes' responses go out (or 503 for every change
-    /// not made), and requests parked behind them are routed.
-    fn on_durable(&mut self, version: u64, result: std::io::Result<()>) {
-        let released = match self.app.tracks.written(version, result) {
-            Ok(()) => self.held.release(version),
-            Err(reason) => {
-                let refused = self.held.take_all();
-                eprintln!(
-                    "tracksd: writing the catalogue failed ({reason}): {} changes refused",
-                    refused.len()
-                );
-                refused
-                    .into_iter()
-                    .map(|(peer, (p, _))| {
-                        let unavailable = crate::tracks::StoreError::Unavailable(String::new());
-                        (peer, (p, router::store_error(unavailable)))
-                    })
-                    .collect()
-            }
-        };
-        for (peer, (p, response)) in released {
-            self.reply(p, response);
-            self.unpark(peer);
-        }
-        self.start_write();
-    }
-
     /// Routes `peer`'s parked requests while its connection may take them.
     fn unpark(&mut self, peer: SocketAddr) {
         while !self.conns.backlogged(&peer, || in_kernel(&self.fds, peer))
@@ -412,225 +440,6 @@ impl HandlerLoop<'_> {
             flow::discard(&self.workers, parked.rq);
         }
         self.workers.submit(flow::cut_job(vec![peer], self.cx.port));
-    }
-
-    /// A descriptor scan: remembers descriptors for inline writes, and recycles
-    /// the process when too many connections are stuck.
-    fn on_sockets(&mut self, found: Vec<Connection>) {
-        self.scanning = false;
-        let now = Instant::now();
-        let peers = &self.peers;
-        let conns = &self.conns;
-        let stuck = self.stuck.scanned(
-            found.iter().map(|c| (c.peer, c.silent)),
-            now,
-            |p| peers.last_seen(p),
-            |p| conns.has(p),
-        );
-        // A scan sees every open connection: what it did not see is closed.
-        self.fds = found
-            .into_iter()
-            .take(MAX_FDS)
-            .map(|c| (c.peer, c.fd))
-            .collect();
-        if stuck >= RECYCLE_AT && self.stopping.is_none() {
-            eprintln!(
-                "tracksd: {stuck} connections are stuck in tiny_http (silent over {} s \
-                 without a request; HTTP/2 request lines do this): recycling the process \
-                 on the same socket",
-                (self.idle_timeout + Duration::from_secs(1)).as_secs()
-            );
-            self.wind_down(true);
-        }
-    }
-
-    fn on_accept_died(&mut self, e: std::io::Error) -> Result<(), RuntimeError> {
-        if let Some(s) = &mut self.stopping {
-            s.accept_ended = true;
-            return Ok(());
-        }
-        if !super::sockets::accept_error_is_transient(&e) {
-            return Err(RuntimeError::Listener(e));
-        }
-        if !matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
-            eprintln!("tracksd: accept failed ({e}); restarting the accept thread");
-        }
-        self.accept.died(Instant::now());
-        self.rebuild(Instant::now())
-    }
-
-    fn rebuild(&mut self, now: Instant) -> Result<(), RuntimeError> {
-        match self.accept.try_rebuild(now) {
-            Rebuilt::Started(server) => {
-                let old = self.events.replace_server(server);
-                self.drain(old, now);
-                Ok(())
-            }
-            Rebuilt::GaveUp(e) => Err(RuntimeError::Listener(e)),
-            Rebuilt::NotDue => {
-                self.events.tick_every(FAST_TICK);
-                Ok(())
-            }
-        }
-    }
-
-    /// A replaced server still has connections: a thread forwards their requests
-    /// until they are all closed, then drops it (which connects to ourselves).
-    fn drain(&mut self, old: Arc<tiny_http::Server>, now: Instant) {
-        let (mailbox, idle) = (self.cx.mailbox.clone(), self.idle_timeout);
-        let slot = Arc::new(std::sync::Mutex::new(Some(old)));
-        let for_thread = slot.clone();
-        let spawned = std::thread::Builder::new()
-            .name("drain".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let Some(old) = for_thread.lock().ok().and_then(|mut s| s.take()) else {
-                    return;
-                };
-                while let Ok(Some(rq)) = old.recv_timeout(idle) {
-                    mailbox.send(Event::Request(rq));
-                }
-            });
-        if spawned.is_err()
-            && let Some(old) = slot.lock().ok().and_then(|mut s| s.take())
-        {
-            self.orphans.push((old, now));
-            self.events.tick_every(FAST_TICK);
-        }
-    }
-
-    /// Serves orphaned servers from ticks; drops them on a worker once quiet.
-    fn poll_orphans(&mut self, now: Instant) {
-        let mut requests = Vec::new();
-        for (server, last) in &mut self.orphans {
-            while let Ok(Some(rq)) = server.try_recv() {
-                requests.push(rq);
-                *last = now;
-            }
-        }
-        let idle = self.idle_timeout;
-        let (quiet, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut self.orphans)
-            .into_iter()
-            .partition(|(_, last)| now.duration_since(*last) > idle * 2);
-        self.orphans = busy;
-        for (server, _) in quiet {
-            self.workers.submit(Box::new(move || drop(server)));
-        }
-        for rq in requests {
-            self.on_request(rq);
-        }
-    }
-
-    /// Stops taking connections (they wait in the socket's queue) and answers
-    /// what is in flight; then the loop ends, to exit or to recycle.
-    fn wind_down(&mut self, recycle: bool) {
-        if self.stopping.is_some() {
-            return;
-        }
-        if !recycle {
-            eprintln!("tracksd: stopping: no new connections, answering requests in flight");
-            let _ = sd_notify::notify("STOPPING=1");
-        }
-        if let Some(b) = &self.ballast {
-            b.stop();
-        }
-        let waiting = self.accept.retire();
-        self.workers.submit(flow::end_reads_job(self.cx.port));
-        if waiting {
-            // One connection to ourselves wakes an accept() that is waiting.
-            let target = SocketAddr::new(
-                super::ballast::loopback_for(self.listen.ip()),
-                self.listen.port(),
-            );
-            self.workers.submit(Box::new(move || {
-                let _ = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(250));
-            }));
-        }
-        self.stopping = Some(Stopping {
-            deadline: Instant::now() + DRAIN_FOR,
-            accept_ended: !waiting,
-            recycle,
-        });
-        self.events.tick_every(FAST_TICK);
-    }
-
-    /// SIGHUP: users and session keys read again; a mistake keeps the old ones.
-    /// Reading the config and key files is local file I/O of a few KB, like
-    /// the stores' own, done at the owner's request, not a client's.
-    fn on_reload(&mut self) {
-        match self.app.reload(|k| std::env::var(k).ok()) {
-            Ok(summary) => eprintln!("{summary}"),
-            Err(e) => eprintln!("tracksd: SIGHUP: reload failed, nothing changed: {e}"),
-        }
-    }
-
-    /// Housekeeping; `Some(recycle)` when a wind-down is complete.
-    fn on_tick(&mut self) -> Result<Option<bool>, RuntimeError> {
-        self.log.flush();
-        let now = Instant::now();
-        if let Some(every) = self.watchdog
-            && now >= self.next_ping
-        {
-            let _ = sd_notify::notify("WATCHDOG=1");
-            self.next_ping = now + every;
-        }
-        if self.watchdog.is_some() {
-            // The tick interval alone would let a ping due just after this
-            // tick wait for the next one: a whole interval late.
-            self.events.tick_by(self.next_ping);
-        }
-        if !self.orphans.is_empty() {
-            self.poll_orphans(now);
-        }
-        if let Some(s) = &self.stopping {
-            let quiet = now.duration_since(self.last_request) >= Duration::from_millis(50);
-            let drained = s.accept_ended && self.conns.is_empty() && quiet;
-            return Ok((drained || now >= s.deadline).then_some(s.recycle));
-        }
-        if self.accept.rebuilding() {
-            self.rebuild(now)?;
-        }
-        // An accept thread that died of a panic (no thread or descriptor to be
-        // had) is seen here; while that keeps happening, look every tick.
-        let watchful = self.watch_accept_until.is_some_and(|until| now < until);
-        if (watchful || now >= self.next_check)
-            && !self.accept.rebuilding()
-            && !self.accept.is_alive()
-        {
-            eprintln!("tracksd: the accept thread is gone; restarting it");
-            self.watch_accept_until = Some(now + Duration::from_secs(5));
-            self.events.tick_every(FAST_TICK);
-            self.accept.died(now);
-            self.rebuild(now)?;
-        }
-        if now >= self.next_check {
-            self.next_check = now + MAX_TICK;
-            self.conns.prune(now);
-            if now >= self.next_leak_scan && !self.scanning {
-                // Every second while the accept side is in trouble (the limits
-                // reached, most likely by leaked threads): a recycle is the way out.
-                let every = if watchful || self.accept.rebuilding() {
-                    MAX_TICK
-                } else {
-                    self.idle_timeout.min(Duration::from_secs(5))
-                };
-                self.next_leak_scan = now + every;
-                self.scanning = true;
-                self.last_scan = now;
-                self.workers.submit(flow::scan_job(self.cx.clone()));
-            }
-            if now.duration_since(self.last_request) >= MAX_TICK {
-                super::alloc::return_free_memory();
-            }
-            if !self.accept.rebuilding() && self.orphans.is_empty() && !watchful {
-                self.events
-                    .tick_every(self.watchdog.unwrap_or(MAX_TICK).min(MAX_TICK));
-            }
-        }
-        Ok(None)
     }
 }
 

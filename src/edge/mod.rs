@@ -48,7 +48,7 @@ pub(crate) mod workers;
 use crate::app::App;
 use crate::errors::{RuntimeError, StartupError};
 use std::net::{SocketAddr, TcpListener};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Threads for socket writes (and drops, connects, scans) kept at all times,
 /// so a response can always be written, and the most there may be: about one per
@@ -157,37 +157,22 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         })
     })
     .map_err(RuntimeError::Listener)?;
-    let now = Instant::now();
-    let handler_loop = handler_loop::HandlerLoop {
-        app,
-        events,
-        cx,
+    let helpers = handler_loop::Helpers {
         workers,
         readers,
         writer,
-        held: held::Held::default(),
         hashers,
-        accept,
-        conns: conns::Connections::new(idle_timeout * 2),
-        log: access_log::AccessLog::default(),
         ballast,
-        peers: ballast::RecentPeers::default(),
-        idle_timeout,
-        listen: listener.addr,
-        watchdog,
-        next_ping: now,
-        next_check: now,
-        last_request: now,
-        stopping: None,
-        orphans: Vec::new(),
-        parked: std::collections::HashMap::new(),
-        fds: std::collections::HashMap::new(),
-        last_scan: now,
-        scanning: false,
-        watch_accept_until: None,
-        stuck: recycle::StuckWatch::new(idle_timeout),
-        next_leak_scan: now + idle_timeout.min(Duration::from_secs(5)),
     };
+    let handler_loop = handler_loop::HandlerLoop::new(
+        app,
+        (events, cx),
+        accept,
+        helpers,
+        listener.addr,
+        idle_timeout,
+        watchdog,
+    );
     let _ = sd_notify::notify("READY=1");
     match handler_loop.run()? {
         handler_loop::Ending::Stopped => {

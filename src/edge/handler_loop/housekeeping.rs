@@ -1,0 +1,235 @@
+//! The loop's housekeeping: ticks (watchdog, log flush, leak scans, pruning),
+//! the accept side (a died accept thread, rebuilds, replaced servers drained),
+//! stopping and recycling, and SIGHUP.
+
+use super::super::accept::Rebuilt;
+use super::super::events::Event;
+use super::super::recycle::RECYCLE_AT;
+use super::super::sockets::Connection;
+use super::super::{flow, sd_notify};
+use super::{DRAIN_FOR, FAST_TICK, HandlerLoop, MAX_FDS, MAX_TICK, Stopping};
+use crate::errors::RuntimeError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl HandlerLoop<'_> {
+    /// A descriptor scan: remembers descriptors for inline writes, and recycles
+    /// the process when too many connections are stuck.
+    pub(super) fn on_sockets(&mut self, found: Vec<Connection>) {
+        self.scanning = false;
+        let now = Instant::now();
+        let peers = &self.peers;
+        let conns = &self.conns;
+        let stuck = self.stuck.scanned(
+            found.iter().map(|c| (c.peer, c.silent)),
+            now,
+            |p| peers.last_seen(p),
+            |p| conns.has(p),
+        );
+        // A scan sees every open connection: what it did not see is closed.
+        self.fds = found
+            .into_iter()
+            .take(MAX_FDS)
+            .map(|c| (c.peer, c.fd))
+            .collect();
+        if stuck >= RECYCLE_AT && self.stopping.is_none() {
+            eprintln!(
+                "tracksd: {stuck} connections are stuck in tiny_http (silent over {} s \
+                 without a request; HTTP/2 request lines do this): recycling the process \
+                 on the same socket",
+                (self.idle_timeout + Duration::from_secs(1)).as_secs()
+            );
+            self.wind_down(true);
+        }
+    }
+
+    pub(super) fn on_accept_died(&mut self, e: std::io::Error) -> Result<(), RuntimeError> {
+        if let Some(s) = &mut self.stopping {
+            s.accept_ended = true;
+            return Ok(());
+        }
+        if !crate::edge::sockets::accept_error_is_transient(&e) {
+            return Err(RuntimeError::Listener(e));
+        }
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            eprintln!("tracksd: accept failed ({e}); restarting the accept thread");
+        }
+        self.accept.died(Instant::now());
+        self.rebuild(Instant::now())
+    }
+
+    pub(super) fn rebuild(&mut self, now: Instant) -> Result<(), RuntimeError> {
+        match self.accept.try_rebuild(now) {
+            Rebuilt::Started(server) => {
+                let old = self.events.replace_server(server);
+                self.drain(old, now);
+                Ok(())
+            }
+            Rebuilt::GaveUp(e) => Err(RuntimeError::Listener(e)),
+            Rebuilt::NotDue => {
+                self.events.tick_every(FAST_TICK);
+                Ok(())
+            }
+        }
+    }
+
+    /// A replaced server still has connections: a thread forwards their requests
+    /// until they are all closed, then drops it (which connects to ourselves).
+    pub(super) fn drain(&mut self, old: Arc<tiny_http::Server>, now: Instant) {
+        let (mailbox, idle) = (self.cx.mailbox.clone(), self.idle_timeout);
+        let slot = Arc::new(std::sync::Mutex::new(Some(old)));
+        let for_thread = slot.clone();
+        let spawned = std::thread::Builder::new()
+            .name("drain".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let Some(old) = for_thread.lock().ok().and_then(|mut s| s.take()) else {
+                    return;
+                };
+                while let Ok(Some(rq)) = old.recv_timeout(idle) {
+                    mailbox.send(Event::Request(rq));
+                }
+            });
+        if spawned.is_err()
+            && let Some(old) = slot.lock().ok().and_then(|mut s| s.take())
+        {
+            self.orphans.push((old, now));
+            self.events.tick_every(FAST_TICK);
+        }
+    }
+
+    /// Serves orphaned servers from ticks; drops them on a worker once quiet.
+    pub(super) fn poll_orphans(&mut self, now: Instant) {
+        let mut requests = Vec::new();
+        for (server, last) in &mut self.orphans {
+            while let Ok(Some(rq)) = server.try_recv() {
+                requests.push(rq);
+                *last = now;
+            }
+        }
+        let idle = self.idle_timeout;
+        let (quiet, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|(_, last)| now.duration_since(*last) > idle * 2);
+        self.orphans = busy;
+        for (server, _) in quiet {
+            self.workers.submit(Box::new(move || drop(server)));
+        }
+        for rq in requests {
+            self.on_request(rq);
+        }
+    }
+
+    /// Stops taking connections (they wait in the socket's queue) and answers
+    /// what is in flight; then the loop ends, to exit or to recycle.
+    pub(super) fn wind_down(&mut self, recycle: bool) {
+        if self.stopping.is_some() {
+            return;
+        }
+        if !recycle {
+            eprintln!("tracksd: stopping: no new connections, answering requests in flight");
+            let _ = sd_notify::notify("STOPPING=1");
+        }
+        if let Some(b) = &self.ballast {
+            b.stop();
+        }
+        let waiting = self.accept.retire();
+        self.workers.submit(flow::end_reads_job(self.cx.port));
+        if waiting {
+            // One connection to ourselves wakes an accept() that is waiting.
+            let target = SocketAddr::new(
+                crate::edge::ballast::loopback_for(self.listen.ip()),
+                self.listen.port(),
+            );
+            self.workers.submit(Box::new(move || {
+                let _ = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(250));
+            }));
+        }
+        self.stopping = Some(Stopping {
+            deadline: Instant::now() + DRAIN_FOR,
+            accept_ended: !waiting,
+            recycle,
+        });
+        self.events.tick_every(FAST_TICK);
+    }
+
+    /// SIGHUP: users and session keys read again; a mistake keeps the old ones.
+    /// Reading the config and key files is local file I/O of a few KB, like
+    /// the stores' own, done at the owner's request, not a client's.
+    pub(super) fn on_reload(&mut self) {
+        match self.app.reload(|k| std::env::var(k).ok()) {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) => eprintln!("tracksd: SIGHUP: reload failed, nothing changed: {e}"),
+        }
+    }
+
+    /// Housekeeping; `Some(recycle)` when a wind-down is complete.
+    pub(super) fn on_tick(&mut self) -> Result<Option<bool>, RuntimeError> {
+        self.log.flush();
+        let now = Instant::now();
+        if let Some(every) = self.watchdog
+            && now >= self.next_ping
+        {
+            let _ = sd_notify::notify("WATCHDOG=1");
+            self.next_ping = now + every;
+        }
+        if self.watchdog.is_some() {
+            // The tick interval alone would let a ping due just after this
+            // tick wait for the next one: a whole interval late.
+            self.events.tick_by(self.next_ping);
+        }
+        if !self.orphans.is_empty() {
+            self.poll_orphans(now);
+        }
+        if let Some(s) = &self.stopping {
+            let quiet = now.duration_since(self.last_request) >= Duration::from_millis(50);
+            let drained = s.accept_ended && self.conns.is_empty() && quiet;
+            return Ok((drained || now >= s.deadline).then_some(s.recycle));
+        }
+        if self.accept.rebuilding() {
+            self.rebuild(now)?;
+        }
+        // An accept thread that died of a panic (no thread or descriptor to be
+        // had) is seen here; while that keeps happening, look every tick.
+        let watchful = self.watch_accept_until.is_some_and(|until| now < until);
+        if (watchful || now >= self.next_check)
+            && !self.accept.rebuilding()
+            && !self.accept.is_alive()
+        {
+            eprintln!("tracksd: the accept thread is gone; restarting it");
+            self.watch_accept_until = Some(now + Duration::from_secs(5));
+            self.events.tick_every(FAST_TICK);
+            self.accept.died(now);
+            self.rebuild(now)?;
+        }
+        if now >= self.next_check {
+            self.next_check = now + MAX_TICK;
+            self.conns.prune(now);
+            if now >= self.next_leak_scan && !self.scanning {
+                // Every second while the accept side is in trouble (the limits
+                // reached, most likely by leaked threads): a recycle is the way out.
+                let every = if watchful || self.accept.rebuilding() {
+                    MAX_TICK
+                } else {
+                    self.idle_timeout.min(Duration::from_secs(5))
+                };
+                self.next_leak_scan = now + every;
+                self.scanning = true;
+                self.last_scan = now;
+                self.workers.submit(flow::scan_job(self.cx.clone()));
+            }
+            if now.duration_since(self.last_request) >= MAX_TICK {
+                crate::edge::alloc::return_free_memory();
+            }
+            if !self.accept.rebuilding() && self.orphans.is_empty() && !watchful {
+                self.events
+                    .tick_every(self.watchdog.unwrap_or(MAX_TICK).min(MAX_TICK));
+            }
+        }
+        Ok(None)
+    }
+}
