@@ -111,7 +111,7 @@ $(NATIVE_BIN):
 $(MAN): $(NATIVE_BIN) config/help2man.sh
 	sh config/help2man.sh $(NATIVE_BIN) >$@.tmp && mv $@.tmp $@
 
-## install: binary, systemd units, man page and README under $(DESTDIR)$(PREFIX) (default
+## install: binary, systemd units, man page, README and docs/ under $(DESTDIR)$(PREFIX) (default
 ## /usr/local), and $(SYSCONFDIR)/tracksd/tracksd.toml.example (+ tracksd.toml if absent)
 install: $(BIN) $(MAN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
@@ -124,19 +124,22 @@ install: $(BIN) $(MAN)
 	done
 	install -m 0644 $(MAN) $(DESTDIR)$(MANDIR)/tracksd.1
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -d $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	install -m 0644 config/tracksd.example.toml $(DESTDIR)$(CONFDIR)/tracksd.toml.example
 	@if [ -e $(DESTDIR)$(CONFDIR)/tracksd.toml ]; then \
 	    echo "kept the existing $(DESTDIR)$(CONFDIR)/tracksd.toml"; \
 	else \
 	    install -m 0644 config/tracksd.example.toml $(DESTDIR)$(CONFDIR)/tracksd.toml; \
 	fi
-	@[ -n "$(DESTDIR)" ] || echo "next: add users to $(CONFDIR)/tracksd.toml, then systemctl daemon-reload && systemctl enable --now tracksd"
+	@[ -n "$(DESTDIR)" ] || echo "next: tracksd user add NAME --config $(CONFDIR)/tracksd.toml, then systemctl daemon-reload && systemctl enable --now tracksd.socket tracksd"
 
 ## uninstall: remove what install put there; a changed tracksd.toml and /var/lib/tracksd stay
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tracksd $(DESTDIR)$(UNITDIR)/tracksd.service $(DESTDIR)$(UNITDIR)/tracksd.socket
 	rm -f $(DESTDIR)$(MANDIR)/tracksd.1 $(DESTDIR)$(DOCDIR)/README.md
-	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	cd docs && for f in *.md; do rm -f $(DESTDIR)$(DOCDIR)/docs/$$f; done
+	rmdir $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@if cmp -s config/tracksd.example.toml $(DESTDIR)$(CONFDIR)/tracksd.toml; then \
 	    rm -f $(DESTDIR)$(CONFDIR)/tracksd.toml; \
 	elif [ -e $(DESTDIR)$(CONFDIR)/tracksd.toml ]; then \

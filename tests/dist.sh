@@ -20,6 +20,7 @@ usr/local/bin/tracksd
 usr/local/lib/systemd/system/tracksd.service
 usr/local/lib/systemd/system/tracksd.socket
 usr/local/share/doc/tracksd/README.md
+$(cd "$(dirname "$0")/.." && ls docs/*.md | sed 's|^|usr/local/share/doc/tracksd/|')
 usr/local/share/man/man1/tracksd.1"
 
 (cd "$dist" && sha256sum --quiet -c SHA256SUMS) || fail "$dist/SHA256SUMS does not match"

@@ -27,6 +27,7 @@ expect 644 /usr/lib/systemd/system/tracksd.service
 expect 644 /usr/lib/systemd/system/tracksd.socket
 expect 644 /usr/share/man/man1/tracksd.1
 expect 644 /usr/share/doc/tracksd/README.md
+for doc in docs/*.md; do expect 644 "/usr/share/doc/tracksd/$doc"; done
 expect 644 /etc/tracksd/tracksd.toml.example
 expect 644 /etc/tracksd/tracksd.toml
 
