@@ -111,7 +111,8 @@ for deb in "$@"; do
     # lintian: no error and no warning (the justified overrides are in the package).
     if command -v lintian >/dev/null; then
         lint_rc=0
-        lint=$(lintian --fail-on error,warning "$deb" 2>&1) || lint_rc=$?
+        # TMPDIR: lintian leaves an mldbm-elf-* file in the temp directory on every run.
+        lint=$(TMPDIR=$work lintian --fail-on error,warning "$deb" 2>&1) || lint_rc=$?
         lint=$(grep -v 'running with root privileges' <<<"$lint" || true)
         [ $lint_rc = 0 ] || fail "lintian (exit $lint_rc): $lint"
         lint_note="lintian clean${lint:+ ($(wc -l <<<"$lint") info/pedantic line(s))}"
