@@ -36,6 +36,8 @@ struct State {
     /// Threads alive, and those of them running a job.
     alive: usize,
     busy: usize,
+    /// Bumped by `release_idle`: a thread idle since an older value ends.
+    released: u64,
 }
 
 impl Workers {
@@ -93,6 +95,15 @@ impl Workers {
         Err(job)
     }
 
+    /// Ends the threads above the minimum that are idle now instead of after
+    /// their linger: at the thread limit their slots are wanted elsewhere (a
+    /// tiny_http accept thread that cannot spawn a connection's thread drops
+    /// the connection unanswered).
+    pub(crate) fn release_idle(&self) {
+        self.lock().released += 1;
+        self.shared.wake.notify_all();
+    }
+
     /// Threads alive now.
     #[cfg(test)]
     pub(crate) fn alive(&self) -> usize {
@@ -135,12 +146,14 @@ fn work(shared: &Shared) {
             state.busy -= 1;
             continue;
         }
+        let idle_since = state.released;
         let (next, waited) = shared
             .wake
             .wait_timeout(state, LINGER)
             .unwrap_or_else(|p| p.into_inner());
         state = next;
-        if waited.timed_out() && state.queue.is_empty() && state.alive > shared.min {
+        let let_go = waited.timed_out() || state.released != idle_since;
+        if let_go && state.queue.is_empty() && state.alive > shared.min {
             state.alive -= 1;
             return;
         }
@@ -182,6 +195,49 @@ mod tests {
             release_tx.send(()).unwrap();
         }
         rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn released_idle_threads_above_the_minimum_end_at_once() {
+        let pool = Workers::start("test-worker", 1, 4).unwrap();
+        let (tx, rx) = channel();
+        let (release_tx, release_rx) = channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        for _ in 0..4 {
+            let (tx, release) = (tx.clone(), release_rx.clone());
+            pool.submit_now(Box::new(move || {
+                tx.send(()).unwrap();
+                let _ = release.lock().unwrap().recv();
+            }))
+            .unwrap_or_else(|_| panic!("a thread for each job"));
+        }
+        for _ in 0..4 {
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        for _ in 0..4 {
+            release_tx.send(()).unwrap();
+        }
+        // All four idle now (busy drops to 0), well within their 10 s linger.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pool.lock().busy > 0 {
+            assert!(std::time::Instant::now() < deadline, "jobs did not finish");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(pool.alive(), 4);
+        pool.release_idle();
+        while pool.alive() > 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} threads still alive",
+                pool.alive()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The minimum stays, and still works.
+        let done = tx.clone();
+        pool.submit(Box::new(move || done.send(()).unwrap()));
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(pool.alive(), 1);
     }
 
     #[test]

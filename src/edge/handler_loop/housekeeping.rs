@@ -58,8 +58,17 @@ impl HandlerLoop<'_> {
         ) {
             eprintln!("tracksd: accept failed ({e}); restarting the accept thread");
         }
-        self.accept.died(Instant::now());
+        self.accept_side_died(Instant::now());
         self.rebuild(Instant::now())
+    }
+
+    /// The accept thread ended. If that was the thread limit (a spawn failed),
+    /// threads idling in our pools hold the slots a new accept thread and its
+    /// connections need: they end now rather than after their linger.
+    fn accept_side_died(&mut self, now: Instant) {
+        self.accept.died(now);
+        self.workers.release_idle();
+        self.readers.release_idle();
     }
 
     pub(super) fn rebuild(&mut self, now: Instant) -> Result<(), RuntimeError> {
@@ -203,7 +212,7 @@ impl HandlerLoop<'_> {
             eprintln!("tracksd: the accept thread is gone; restarting it");
             self.watch_accept_until = Some(now + Duration::from_secs(5));
             self.events.tick_every(FAST_TICK);
-            self.accept.died(now);
+            self.accept_side_died(now);
             self.rebuild(now)?;
         }
         if now >= self.next_check {
