@@ -37,6 +37,12 @@ struct Rebuild {
 /// Threads a tiny_http server starts: its accept thread and four pool threads.
 const SERVER_THREADS: usize = 5;
 
+/// Threads to be had beyond those before a rebuild: one per connection that
+/// the new accept thread takes off the queue at once. A server rebuilt with no
+/// room for them dies on its first connection (its spawn panics) and drops it
+/// unanswered: measured, a rebuild every 60 ms for as long as threads were short.
+const CONNECTION_HEADROOM: usize = 4;
+
 /// Whether `n` more threads can be started now: starts that many, each held
 /// until all are started (so they count together), then all end at once
 /// (nothing waits for them).
@@ -128,7 +134,7 @@ impl AcceptSide {
             Some(r) if now >= r.next_try => {}
             _ => return Rebuilt::NotDue,
         }
-        if !threads_available(SERVER_THREADS) {
+        if !threads_available(SERVER_THREADS + CONNECTION_HEADROOM) {
             let r = self.rebuild.as_mut().expect("checked above");
             if r.since.elapsed() > REBUILD_GIVE_UP {
                 return Rebuilt::GaveUp(std::io::Error::other("no threads to accept with"));

@@ -29,6 +29,9 @@ pub(crate) enum Event {
     Durable(u64, std::io::Result<()>),
     /// The current server's accept thread ended, and why.
     AcceptDied(std::io::Error),
+    /// A tiny_http thread panicked: perhaps the accept thread, which says
+    /// nothing when it dies that way (a thread or socket it could not get).
+    TinyHttpPanicked,
     /// SIGTERM/SIGINT.
     Stop,
     /// SIGHUP.

@@ -191,6 +191,7 @@ impl HandlerLoop<'_> {
                 Event::Sockets(found) => self.on_sockets(found),
                 Event::Durable(version, result) => self.on_durable(version, result),
                 Event::AcceptDied(e) => self.on_accept_died(e)?,
+                Event::TinyHttpPanicked => self.watch_accept(),
                 Event::Stop => self.wind_down(false),
                 Event::Reload => self.on_reload(),
                 Event::Tick => {

@@ -149,6 +149,10 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
     } else {
         None
     };
+    let for_panics = mailbox.clone();
+    panics::on_tiny_http_panic(Box::new(move || {
+        for_panics.send(events::Event::TinyHttpPanicked)
+    }));
     let for_signals = mailbox;
     signals::on_signals(move |signal| {
         for_signals.send(match signal {

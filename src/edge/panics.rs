@@ -7,7 +7,11 @@
 //! - work the edge expects to panic on hostile input runs in [`quietly`]: such a
 //!   panic is counted and says nothing;
 //! - any other panic (a handler bug, tiny_http's threads) prints one line, at
-//!   most one per second, with the number left unsaid since the last one.
+//!   most one per second, with the number left unsaid since the last one;
+//! - a panic on a tiny_http thread (unnamed: ours all have names) also tells
+//!   the loop, through [`on_tiny_http_panic`]: it may be the accept thread
+//!   dying, which the loop would otherwise see only at its next 1 s check,
+//!   with new connections waiting unanswered in the listen queue till then.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,6 +25,15 @@ thread_local! {
 
 /// Panics caught in quiet sections since start.
 static QUIET_PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// Called on every panic of a tiny_http thread (quiet sections excepted).
+type Listener = Box<dyn Fn() + Send + Sync>;
+static ON_TINY_HTTP_PANIC: Mutex<Option<Listener>> = Mutex::new(None);
+
+/// Calls `f` on each panic of a tiny_http thread from now on.
+pub(crate) fn on_tiny_http_panic(f: Listener) {
+    *ON_TINY_HTTP_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+}
 
 /// Installs the hook once per process.
 pub(crate) fn install() {
@@ -46,6 +59,12 @@ fn report(info: &std::panic::PanicHookInfo) {
         QUIET_PANICS.fetch_add(1, Ordering::Relaxed);
         return;
     }
+    let thread = std::thread::current();
+    if thread.name().is_none()
+        && let Some(f) = &*ON_TINY_HTTP_PANIC.lock().unwrap_or_else(|p| p.into_inner())
+    {
+        f();
+    }
     static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
     let now = Instant::now();
@@ -58,7 +77,6 @@ fn report(info: &std::panic::PanicHookInfo) {
         None => 0,
     };
     *last = Some((now, 0));
-    let thread = std::thread::current();
     let message = info
         .payload_as_str()
         .map(super::access_log::printable)

@@ -62,6 +62,13 @@ impl HandlerLoop<'_> {
         self.rebuild(Instant::now())
     }
 
+    /// Checks the accept thread at every tick for the next 5 s: it may be
+    /// dying (its socket closes as its panic unwinds) or die again soon.
+    pub(super) fn watch_accept(&mut self) {
+        self.watch_accept_until = Some(Instant::now() + Duration::from_secs(5));
+        self.events.tick_every(FAST_TICK);
+    }
+
     /// The accept thread ended. If that was the thread limit (a spawn failed),
     /// threads idling in our pools hold the slots a new accept thread and its
     /// connections need: they end now rather than after their linger.
@@ -210,8 +217,7 @@ impl HandlerLoop<'_> {
             && !self.accept.is_alive()
         {
             eprintln!("tracksd: the accept thread is gone; restarting it");
-            self.watch_accept_until = Some(now + Duration::from_secs(5));
-            self.events.tick_every(FAST_TICK);
+            self.watch_accept();
             self.accept_side_died(now);
             self.rebuild(now)?;
         }
