@@ -6,7 +6,7 @@
 //! terabyte at once, which the system allocator refuses and the process aborts.
 //! A `MAP_NORESERVE` mapping of that size costs only address space; the drain
 //! touches (and so backs with memory) only the pages a client really sends, and it
-//! runs off the handler loop with a socket timeout (see `server.rs`).
+//! runs off the handler loop, on a worker, with a socket timeout (see `workers.rs`).
 
 use std::alloc::{GlobalAlloc, Layout};
 

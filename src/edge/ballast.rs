@@ -13,7 +13,7 @@
 //! connection, it replaces all of them every millisecond for a short while: each
 //! close frees a thread, which first takes a connection still waiting in the queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -98,31 +98,6 @@ impl Ballast {
             } else if let Ok(guard) = self.wake.0.lock() {
                 let _ = self.wake.1.wait_timeout(guard, slow);
             }
-        }
-    }
-}
-
-/// The peers the edge has seen lately, to notice new connections.
-#[derive(Default)]
-pub struct RecentPeers {
-    seen: HashMap<SocketAddr, Instant>,
-}
-
-impl RecentPeers {
-    /// When `peer` last sent a request, if lately.
-    pub fn last_seen(&self, peer: &SocketAddr) -> Option<Instant> {
-        self.seen.get(peer).copied()
-    }
-
-    /// Whether `peer` was not seen within `window`; remembers it either way.
-    pub fn is_new(&mut self, peer: SocketAddr, window: Duration) -> bool {
-        let now = Instant::now();
-        if self.seen.len() >= 4096 {
-            self.seen.retain(|_, at| now.duration_since(*at) < window);
-        }
-        match self.seen.insert(peer, now) {
-            Some(at) => now.duration_since(at) >= window,
-            None => true,
         }
     }
 }

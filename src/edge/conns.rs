@@ -17,11 +17,12 @@
 //! ([`MAX_BACKLOG_BYTES`], counting what its socket's send queue still holds):
 //! beyond it the edge holds further requests unrouted until writes catch up, so
 //! a client that asks for big pages and does not read them costs little memory
-//! until it is cut.
+//! until it is cut. Those requests wait here, in their connection's record
+//! (`park`), so that cutting a connection forgets all it had in one place.
 //!
-//! Generic over the reply value so it can be tested without sockets.
+//! Generic over the reply and request values so it can be tested without sockets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ pub(crate) const MAX_PIPELINED: u64 = 64;
 /// before its further requests wait unrouted.
 pub(crate) const MAX_BACKLOG_BYTES: usize = 256 * 1024;
 
-struct Conn<R> {
+struct Conn<R, P> {
     /// The number the next request taken off the queue gets.
     next_seq: u64,
     /// The number of the response that goes out next.
@@ -44,6 +45,14 @@ struct Conn<R> {
     /// Bytes of the responses in `ready` and of the one being written.
     backlog: usize,
     writing_bytes: usize,
+    /// Requests taken in but not routed yet: the backlog was over its bound.
+    parked: VecDeque<P>,
+}
+
+/// What a cut connection had: replies to drop unwritten, requests unrouted.
+pub(crate) struct Dropped<R, P> {
+    pub(crate) replies: Vec<R>,
+    pub(crate) parked: Vec<P>,
 }
 
 /// What to do with a request just taken off the queue.
@@ -57,8 +66,8 @@ pub(crate) enum Admit {
     CutNow,
 }
 
-pub(crate) struct Connections<R> {
-    live: HashMap<SocketAddr, Conn<R>>,
+pub(crate) struct Connections<R, P> {
+    live: HashMap<SocketAddr, Conn<R, P>>,
     /// Cut connections, until when to drop what still comes from them.
     cut: HashMap<SocketAddr, Instant>,
     /// How long a cut connection may still deliver requests (tiny_http parses
@@ -66,7 +75,7 @@ pub(crate) struct Connections<R> {
     forget_after: Duration,
 }
 
-impl<R> Connections<R> {
+impl<R, P> Connections<R, P> {
     pub(crate) fn new(forget_after: Duration) -> Self {
         Connections {
             live: HashMap::new(),
@@ -93,6 +102,7 @@ impl<R> Connections<R> {
             ready: BTreeMap::new(),
             backlog: 0,
             writing_bytes: 0,
+            parked: VecDeque::new(),
         });
         if conn.closing {
             return Admit::Cut;
@@ -145,6 +155,31 @@ impl<R> Connections<R> {
         None
     }
 
+    /// Holds request `p` of `peer` unrouted (its connection is backlogged);
+    /// gives it back if the connection is gone (cut) and so it is to be dropped.
+    pub(crate) fn park(&mut self, peer: SocketAddr, p: P) -> Result<(), P> {
+        match self.live.get_mut(&peer) {
+            Some(conn) => {
+                conn.parked.push_back(p);
+                Ok(())
+            }
+            None => Err(p),
+        }
+    }
+
+    /// `peer`'s oldest parked request, if it has one and is not backlogged
+    /// (`in_kernel` as for [`Self::backlogged`]).
+    pub(crate) fn unpark(
+        &mut self,
+        peer: &SocketAddr,
+        in_kernel: impl FnOnce() -> usize,
+    ) -> Option<P> {
+        if self.backlogged(peer, in_kernel) {
+            return None;
+        }
+        self.live.get_mut(peer)?.parked.pop_front()
+    }
+
     /// Whether `peer` has so many response bytes waiting, here and in the kernel
     /// (`in_kernel`: its socket's send queue, asked only when something waits
     /// here), that its next request should wait unrouted. The send queue alone
@@ -165,14 +200,21 @@ impl<R> Connections<R> {
         }
     }
 
-    /// Cuts `peer`: returns its queued replies, to be dropped unwritten.
-    /// Replies still being made (bodies, hashes) are dropped when they come.
-    pub(crate) fn cut(&mut self, peer: SocketAddr, now: Instant) -> Vec<R> {
+    /// Cuts `peer`: returns its queued replies, to be dropped unwritten, and
+    /// its parked requests, to be dropped unrouted. Replies still being made
+    /// (bodies, hashes) are dropped when they come.
+    pub(crate) fn cut(&mut self, peer: SocketAddr, now: Instant) -> Dropped<R, P> {
         self.cut.insert(peer, now + self.forget_after);
-        self.live
-            .remove(&peer)
-            .map(|c| c.ready.into_values().map(|(r, _)| r).collect())
-            .unwrap_or_default()
+        match self.live.remove(&peer) {
+            Some(c) => Dropped {
+                replies: c.ready.into_values().map(|(r, _)| r).collect(),
+                parked: c.parked.into(),
+            },
+            None => Dropped {
+                replies: Vec::new(),
+                parked: Vec::new(),
+            },
+        }
     }
 
     /// Whether `peer` has a request taken in and not yet answered.
@@ -202,7 +244,7 @@ mod tests {
     #[test]
     fn responses_go_out_in_request_order_one_at_a_time() {
         let now = Instant::now();
-        let mut c = Connections::new(Duration::from_secs(1));
+        let mut c: Connections<&str, ()> = Connections::new(Duration::from_secs(1));
         let (a, b) = (peer(1), peer(2));
         assert_eq!(c.admit(a, now), Admit::Seq(0));
         assert_eq!(c.admit(a, now), Admit::Seq(1));
@@ -231,7 +273,7 @@ mod tests {
     #[test]
     fn a_connection_that_pipelines_too_far_is_cut_and_stays_cut_for_a_while() {
         let now = Instant::now();
-        let mut c = Connections::new(Duration::from_secs(1));
+        let mut c: Connections<u64, u64> = Connections::new(Duration::from_secs(1));
         let a = peer(1);
         for i in 0..MAX_PIPELINED {
             assert_eq!(c.admit(a, now), Admit::Seq(i));
@@ -239,7 +281,7 @@ mod tests {
         assert_eq!(c.ready(a, 0, 0, 1), Ok(Some(0)));
         assert_eq!(c.ready(a, 1, 1, 1), Ok(None));
         assert_eq!(c.admit(a, now), Admit::CutNow);
-        assert_eq!(c.cut(a, now), vec![1]);
+        assert_eq!(c.cut(a, now).replies, vec![1]);
         assert_eq!(c.admit(a, now), Admit::Cut);
         // A reply still being made when it was cut is handed back to be dropped.
         assert_eq!(c.ready(a, 5, 5, 1), Err(5));
@@ -247,5 +289,37 @@ mod tests {
         let later = now + Duration::from_secs(2);
         c.prune(later);
         assert_eq!(c.admit(a, later), Admit::Seq(0));
+    }
+
+    #[test]
+    fn a_backlogged_connection_parks_requests_in_order_and_a_cut_forgets_them() {
+        let now = Instant::now();
+        let mut c: Connections<&str, &str> = Connections::new(Duration::from_secs(1));
+        let (a, b) = (peer(1), peer(2));
+        for i in 0..4 {
+            assert_eq!(c.admit(a, now), Admit::Seq(i));
+        }
+        // A big first response, being written: the connection is backlogged.
+        assert_eq!(c.ready(a, 0, "a0", MAX_BACKLOG_BYTES + 1), Ok(Some("a0")));
+        assert!(c.backlogged(&a, || 0));
+        assert_eq!(c.park(a, "r1"), Ok(()));
+        assert_eq!(c.park(a, "r2"), Ok(()));
+        // Nothing comes out while the backlog is over its bound.
+        assert_eq!(c.unpark(&a, || 0), None);
+        // A connection with nothing taken in has no record to park in.
+        assert_eq!(c.park(b, "b1"), Err("b1"));
+        // The write ends: parked requests come out oldest first.
+        assert_eq!(c.written(a), None);
+        assert_eq!(c.unpark(&a, || 0), Some("r1"));
+        assert_eq!(c.unpark(&a, || 0), Some("r2"));
+        assert_eq!(c.unpark(&a, || 0), None);
+        // Parked again behind another big response, then cut: one place forgets all.
+        assert_eq!(c.ready(a, 1, "a1", MAX_BACKLOG_BYTES + 1), Ok(Some("a1")));
+        assert_eq!(c.ready(a, 2, "a2", 10), Ok(None));
+        assert_eq!(c.park(a, "r3"), Ok(()));
+        let dropped = c.cut(a, now);
+        assert_eq!((dropped.replies, dropped.parked), (vec!["a2"], vec!["r3"]));
+        assert!(c.is_empty());
+        assert_eq!(c.park(a, "r4"), Err("r4"));
     }
 }

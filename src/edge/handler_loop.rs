@@ -14,12 +14,13 @@
 
 use super::accept::AcceptSide;
 use super::access_log::{AccessLog, printable};
-use super::ballast::{Ballast, RecentPeers};
+use super::ballast::Ballast;
 use super::conns::{Admit, Connections};
 use super::events::{Event, Events};
 use super::flow::{self, Context, LogEntry, Pending, Reply, Written};
 use super::hashers::Hashers;
 use super::held::Held;
+use super::peers::Peers;
 use super::recycle::StuckWatch;
 use super::workers::Workers;
 use super::{framing, tiny};
@@ -27,9 +28,7 @@ use crate::app::App;
 use crate::errors::RuntimeError;
 use crate::http::{Body, Request, Response};
 use crate::router;
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,9 +41,8 @@ const DRAIN_FOR: Duration = Duration::from_millis(1500);
 const MAX_TICK: Duration = Duration::from_secs(1);
 /// Ticks while something is pending (a rebuild, a stop, an orphaned server).
 const FAST_TICK: Duration = Duration::from_millis(10);
-/// The least time between two descriptor scans, and the most descriptors kept.
+/// The least time between two descriptor scans.
 const SCAN_EVERY: Duration = Duration::from_millis(50);
-const MAX_FDS: usize = 4096;
 
 /// Why the loop ended without an error.
 pub(crate) enum Ending {
@@ -66,10 +64,10 @@ pub(crate) struct HandlerLoop<'a> {
     held: Held<(Pending, Response)>,
     hashers: Hashers<Box<Pending>>,
     accept: AcceptSide,
-    conns: Connections<Reply>,
+    conns: Connections<Reply, Pending>,
     log: AccessLog,
     ballast: Option<Arc<Ballast>>,
-    peers: RecentPeers,
+    peers: Peers,
     idle_timeout: Duration,
     listen: SocketAddr,
     watchdog: Option<Duration>,
@@ -79,10 +77,6 @@ pub(crate) struct HandlerLoop<'a> {
     stopping: Option<Stopping>,
     /// Replaced servers no drain thread could be started for: polled on ticks.
     orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
-    /// Requests of backlogged connections, waiting to be routed (`answer`).
-    parked: HashMap<SocketAddr, VecDeque<Pending>>,
-    /// Connections' socket descriptors, for the inline-write check (see `write`).
-    fds: HashMap<SocketAddr, RawFd>,
     /// When the last descriptor scan was asked for; whether it is under way.
     last_scan: Instant,
     scanning: bool,
@@ -139,7 +133,7 @@ impl<'a> HandlerLoop<'a> {
             conns: Connections::new(idle_timeout * 2),
             log: AccessLog::default(),
             ballast,
-            peers: RecentPeers::default(),
+            peers: Peers::default(),
             idle_timeout,
             listen,
             watchdog,
@@ -148,8 +142,6 @@ impl<'a> HandlerLoop<'a> {
             last_request: now,
             stopping: None,
             orphans: Vec::new(),
-            parked: HashMap::new(),
-            fds: HashMap::new(),
             last_scan: now,
             scanning: false,
             watch_accept_until: None,
@@ -207,7 +199,7 @@ impl HandlerLoop<'_> {
         let now = Instant::now();
         self.last_request = now;
         let peer = tiny::peer_of(&rq);
-        let fresh = self.peers.is_new(peer, self.idle_timeout);
+        let fresh = self.peers.request(peer, now, self.idle_timeout);
         if fresh && let Some(b) = &self.ballast {
             b.new_connection();
         }
@@ -266,10 +258,12 @@ impl HandlerLoop<'_> {
         if p.refusal.is_none()
             && (self
                 .conns
-                .backlogged(&p.peer, || in_kernel(&self.fds, p.peer))
+                .backlogged(&p.peer, || in_kernel(&self.peers, p.peer))
                 || self.held.has(&p.peer))
         {
-            self.parked.entry(p.peer).or_default().push_back(p);
+            if let Err(p) = self.conns.park(p.peer, p) {
+                flow::discard(&self.workers, p.rq);
+            }
             return;
         }
         let version = self.app.tracks.version();
@@ -303,14 +297,10 @@ impl HandlerLoop<'_> {
 
     /// Routes `peer`'s parked requests while its connection may take them.
     fn unpark(&mut self, peer: SocketAddr) {
-        while !self.conns.backlogged(&peer, || in_kernel(&self.fds, peer))
-            && !self.held.has(&peer)
-            && let Some(p) = self.parked.get_mut(&peer).and_then(|q| q.pop_front())
+        while !self.held.has(&peer)
+            && let Some(p) = self.conns.unpark(&peer, || in_kernel(&self.peers, peer))
         {
             self.answer(p);
-        }
-        if self.parked.get(&peer).is_some_and(|q| q.is_empty()) {
-            self.parked.remove(&peer);
         }
     }
 
@@ -366,11 +356,11 @@ impl HandlerLoop<'_> {
             && !reply.close_after
             && if reply.first_on_new_connection && reply.log.bytes <= SMALL {
                 true
-            } else if let Some(&fd) = self.fds.get(&peer) {
+            } else if let Some(fd) = self.peers.fd(&peer) {
                 match super::sockets::room_to_write(fd, peer, reply.log.bytes + 1024) {
                     Some(room) => room,
                     None => {
-                        self.fds.remove(&peer);
+                        self.peers.lose_fd(&peer);
                         false
                     }
                 }
@@ -386,7 +376,7 @@ impl HandlerLoop<'_> {
                 log: reply.log,
             });
         }
-        let wants_fd = !self.fds.contains_key(&peer) && !reply.close_after;
+        let wants_fd = self.peers.fd(&peer).is_none() && !reply.close_after;
         self.workers.submit(flow::write_job(reply, self.cx.clone()));
         if wants_fd && !self.scanning && self.last_scan.elapsed() >= SCAN_EVERY {
             self.scanning = true;
@@ -411,13 +401,7 @@ impl HandlerLoop<'_> {
             note,
         );
         if w.closed {
-            self.fds.remove(&w.peer);
-            for dropped in self.conns.cut(w.peer, Instant::now()) {
-                flow::discard(&self.workers, dropped.rq);
-            }
-            for parked in self.parked.remove(&w.peer).unwrap_or_default() {
-                flow::discard(&self.workers, parked.rq);
-            }
+            self.forget(w.peer);
             return;
         }
         if let Some(next) = self.conns.written(w.peer) {
@@ -429,26 +413,36 @@ impl HandlerLoop<'_> {
     /// Cuts a connection: its queued responses are dropped unwritten and its
     /// socket is shut down, so its tiny_http thread ends.
     fn cut(&mut self, peer: SocketAddr, why: &str) {
-        let dropped = self.conns.cut(peer, Instant::now());
+        let dropped = self.forget(peer);
         eprintln!(
-            "tracksd: closed the connection from {peer}: {why} ({} responses dropped)",
-            dropped.len()
+            "tracksd: closed the connection from {peer}: {why} ({dropped} responses dropped)"
         );
-        for reply in dropped {
+        self.workers.submit(flow::cut_job(vec![peer], self.cx.port));
+    }
+
+    /// Forgets a connection that is gone or being cut: its queued replies and
+    /// parked requests are dropped (on workers: a drop may drain a body).
+    /// Returns how many replies were dropped.
+    fn forget(&mut self, peer: SocketAddr) -> usize {
+        self.peers.closed(&peer);
+        let dropped = self.conns.cut(peer, Instant::now());
+        let replies = dropped.replies.len();
+        for reply in dropped.replies {
             flow::discard(&self.workers, reply.rq);
         }
-        for parked in self.parked.remove(&peer).unwrap_or_default() {
+        for parked in dropped.parked {
             flow::discard(&self.workers, parked.rq);
         }
-        self.workers.submit(flow::cut_job(vec![peer], self.cx.port));
+        replies
     }
 }
 
 /// What `peer`'s socket still holds unsent (an ioctl; 0 if its descriptor is
 /// not known yet), for the backlog bound (`conns.rs`).
-fn in_kernel(fds: &HashMap<SocketAddr, RawFd>, peer: SocketAddr) -> usize {
-    fds.get(&peer)
-        .and_then(|&fd| super::send_queue::unsent_bytes(fd, peer))
+fn in_kernel(peers: &Peers, peer: SocketAddr) -> usize {
+    peers
+        .fd(&peer)
+        .and_then(|fd| super::send_queue::unsent_bytes(fd, peer))
         .unwrap_or(0)
 }
 

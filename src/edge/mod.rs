@@ -13,7 +13,9 @@
 //! - [`handler_loop`]: the loop;
 //! - [`flow`]: a request's way through the edge, and the jobs that write, read
 //!   and drop off the loop; [`conns`]: per-connection response order, the
-//!   pipelining bound, cut connections;
+//!   pipelining and backlog bounds, parked requests, cut connections (while a
+//!   request is unanswered); [`peers`]: one record per open connection for its
+//!   whole life (last request, socket descriptor);
 //! - [`workers`]: threads for socket work; [`hashers`]: low-priority threads for
 //!   password hashes behind a bounded queue;
 //! - [`accept`]: tiny_http servers on our socket (liveness, retire, rebuild);
@@ -22,7 +24,8 @@
 //!   [`access_log`], [`panics`]: the workarounds and plumbing they need.
 //!
 //! Architecture invariant: tiny_http is named only under `src/edge/`, and the
-//! rest of the crate reaches the edge only through [`bind`] and [`run`].
+//! rest of the crate reaches the edge only through [`bind`], [`activated_listener`]
+//! and [`run`], and `lib.rs`'s global allocator ([`alloc::LazyHugeAlloc`]).
 
 pub(crate) mod accept;
 pub(crate) mod access_log;
@@ -37,6 +40,7 @@ pub(crate) mod handler_loop;
 pub(crate) mod hashers;
 pub(crate) mod held;
 pub(crate) mod panics;
+pub(crate) mod peers;
 pub(crate) mod recycle;
 pub(crate) mod sd_notify;
 pub(crate) mod send_queue;

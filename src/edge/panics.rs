@@ -5,7 +5,7 @@
 //! exhaustion (its accept thread `unwrap()`s a socket clone and spawns threads).
 //! Rust's default hook prints three lines and a backtrace hint for each. Here:
 //! - work the edge expects to panic on hostile input runs in [`quietly`]: such a
-//!   panic is counted and says nothing;
+//!   panic says nothing;
 //! - any other panic (a handler bug, tiny_http's threads) prints one line, at
 //!   most one per second, with the number left unsaid since the last one;
 //! - a panic on a tiny_http thread (unnamed: ours all have names) also tells
@@ -16,22 +16,18 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Panics caught in quiet sections since start.
-static QUIET_PANICS: AtomicU64 = AtomicU64::new(0);
-
 /// Called on every panic of a tiny_http thread (quiet sections excepted).
-type Listener = Box<dyn Fn() + Send + Sync>;
-static ON_TINY_HTTP_PANIC: Mutex<Option<Listener>> = Mutex::new(None);
+type PanicListener = Box<dyn Fn() + Send + Sync>;
+static ON_TINY_HTTP_PANIC: Mutex<Option<PanicListener>> = Mutex::new(None);
 
 /// Calls `f` on each panic of a tiny_http thread from now on.
-pub(crate) fn on_tiny_http_panic(f: Listener) {
+pub(crate) fn on_tiny_http_panic(f: PanicListener) {
     *ON_TINY_HTTP_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
 }
 
@@ -41,12 +37,12 @@ pub(crate) fn install() {
     INSTALL.call_once(|| std::panic::set_hook(Box::new(report)));
 }
 
-/// Runs `job`, catching a panic without a word (it is counted).
+/// Runs `job`, catching a panic without a word.
 pub(crate) fn quietly(job: impl FnOnce()) {
     let _ = catch_quietly(job);
 }
 
-/// Runs `f`; a panic becomes `None` without a word (it is counted).
+/// Runs `f`; a panic becomes `None` without a word.
 pub(crate) fn catch_quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
     let was = QUIET.with(|q| q.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f)).ok();
@@ -56,7 +52,6 @@ pub(crate) fn catch_quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
 
 fn report(info: &std::panic::PanicHookInfo) {
     if QUIET.with(Cell::get) {
-        QUIET_PANICS.fetch_add(1, Ordering::Relaxed);
         return;
     }
     let thread = std::thread::current();

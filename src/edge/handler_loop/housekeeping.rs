@@ -7,7 +7,7 @@ use super::super::events::Event;
 use super::super::recycle::RECYCLE_AT;
 use super::super::sockets::Connection;
 use super::super::{flow, sd_notify};
-use super::{DRAIN_FOR, FAST_TICK, HandlerLoop, MAX_FDS, MAX_TICK, Stopping};
+use super::{DRAIN_FOR, FAST_TICK, HandlerLoop, MAX_TICK, Stopping};
 use crate::errors::RuntimeError;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,15 +24,12 @@ impl HandlerLoop<'_> {
         let stuck = self.stuck.scanned(
             found.iter().map(|c| (c.peer, c.silent)),
             now,
-            |p| peers.last_seen(p),
+            |p| peers.last_request(p),
             |p| conns.has(p),
         );
         // A scan sees every open connection: what it did not see is closed.
-        self.fds = found
-            .into_iter()
-            .take(MAX_FDS)
-            .map(|c| (c.peer, c.fd))
-            .collect();
+        let began = self.last_scan;
+        (self.peers).scanned(found.into_iter().map(|c| (c.peer, c.fd)), began);
         if stuck >= RECYCLE_AT && self.stopping.is_none() {
             eprintln!(
                 "tracksd: {stuck} connections are stuck in tiny_http (silent over {} s \
@@ -106,8 +103,16 @@ impl HandlerLoop<'_> {
                 let Some(old) = for_thread.lock().ok().and_then(|mut s| s.take()) else {
                     return;
                 };
-                while let Ok(Some(rq)) = old.recv_timeout(idle) {
-                    mailbox.send(Event::Request(rq));
+                // An error is its accept thread's end, which may come after
+                // the replacement (a tick saw its socket closed before the
+                // loop took the error): its connections still send requests.
+                // Quiet for the idle timeout: they are all closed.
+                loop {
+                    match old.recv_timeout(idle) {
+                        Ok(Some(rq)) => mailbox.send(Event::Request(rq)),
+                        Ok(None) => break,
+                        Err(_) => continue,
+                    }
                 }
             });
         if spawned.is_err()
