@@ -7,10 +7,9 @@ use super::framing::Refusal;
 use super::send_queue;
 use super::sockets;
 use super::tiny::{self, WireResponse};
-use super::workers::{Job, Workers};
+use super::workers;
 use crate::http::{Body, Method, Request};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// A request taken in, not yet answered.
@@ -66,7 +65,8 @@ pub(crate) struct Written {
     pub(crate) log: LogEntry,
 }
 
-/// What the jobs need to know about where they run.
+/// What the loop's helpers need to know: the mailbox (the drain threads of
+/// replaced servers post to it; pools deliver through it) and our port.
 #[derive(Clone)]
 pub(crate) struct Context {
     pub(crate) mailbox: Mailbox,
@@ -74,10 +74,14 @@ pub(crate) struct Context {
     pub(crate) port: u16,
 }
 
+/// The edge's pools: their jobs come back to the loop as events.
+pub(crate) type Workers = workers::Workers<Event>;
+type Job = workers::Job<Event>;
+
 /// Writes `reply`, then tells the loop. A request whose body may be unread is
 /// first half-closed for reading, so tiny_http's drain on drop ends at once
 /// instead of waiting on the client.
-pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
+pub(crate) fn write_job(reply: Reply, port: u16) -> Job {
     Box::new(move || {
         let Reply {
             rq,
@@ -91,21 +95,21 @@ pub(crate) fn write_job(reply: Reply, cx: Context) -> Job {
         // A panic in tiny_http's drain (hostile Content-Length) must still end
         // in a Written event, or the connection would wait for ever.
         let ok = if close_after {
-            super::panics::catch_quietly(|| tiny::respond_and_close(rq, wire, peer, cx.port))
+            super::panics::catch_quietly(|| tiny::respond_and_close(rq, wire, peer, port))
                 .unwrap_or(false)
         } else {
             super::panics::catch_quietly(|| tiny::respond(rq, wire)).unwrap_or(false)
         };
         let closed = close_after || !ok;
         if closed && !close_after {
-            send_queue::cut_connections(&[peer], cx.port);
+            send_queue::cut_connections(&[peer], port);
         }
-        cx.mailbox.send(Event::Written(Written {
+        Some(Event::Written(Written {
             peer,
             ok,
             closed,
             log,
-        }));
+        }))
     })
 }
 
@@ -115,15 +119,8 @@ pub(crate) fn read_body_on(
     workers: &Workers,
     pending: Pending,
     limit: usize,
-    cx: Context,
 ) -> Result<(), Box<Pending>> {
-    // The job owns the request through a slot, so a refused job gives it back.
-    let slot = Arc::new(Mutex::new(Some(pending)));
-    let for_job = slot.clone();
-    let job: Job = Box::new(move || {
-        let Some(mut p) = for_job.lock().ok().and_then(|mut s| s.take()) else {
-            return;
-        };
+    let read = move |mut p: Pending| {
         match super::panics::catch_quietly(|| tiny::read_body(&mut p.rq, limit)).flatten() {
             Some(body) => p.req.body = body,
             None => {
@@ -133,21 +130,18 @@ pub(crate) fn read_body_on(
             }
         }
         p.must_reap = true;
-        cx.mailbox.send(Event::BodyRead(Box::new(p)));
-    });
-    match workers.submit_now(job) {
-        Ok(()) => Ok(()),
-        Err(_) => match slot.lock().ok().and_then(|mut s| s.take()) {
-            Some(p) => Err(Box::new(p)),
-            None => Ok(()),
-        },
-    }
+        Some(Event::BodyRead(Box::new(p)))
+    };
+    workers.submit_now(pending, read).map_err(Box::new)
 }
 
 /// Drops a request unanswered: here if that cannot block, else on a worker.
 pub(crate) fn discard(workers: &Workers, rq: tiny_http::Request) {
     if tiny::drop_may_block(&rq) {
-        workers.submit(Box::new(move || tiny::discard(rq)));
+        workers.submit(Box::new(move || {
+            tiny::discard(rq);
+            None
+        }));
     } else {
         tiny::discard(rq);
     }
@@ -155,9 +149,9 @@ pub(crate) fn discard(workers: &Workers, rq: tiny_http::Request) {
 
 /// Looks up our connections' descriptors and how long each peer has been
 /// silent, and sends them to the loop.
-pub(crate) fn scan_job(cx: Context) -> Job {
+pub(crate) fn scan_job(port: u16) -> Job {
     Box::new(move || {
-        let found = sockets::connection_fds(cx.port)
+        let found = sockets::connection_fds(port)
             .into_iter()
             .map(|(peer, fd)| sockets::Connection {
                 peer,
@@ -165,7 +159,7 @@ pub(crate) fn scan_job(cx: Context) -> Job {
                 silent: sockets::silent_for(fd),
             })
             .collect();
-        cx.mailbox.send(Event::Sockets(found));
+        Some(Event::Sockets(found))
     })
 }
 
@@ -178,6 +172,7 @@ pub(crate) fn end_reads_job(port: u16) -> Job {
         for (_, fd) in sockets::connection_fds(port) {
             sockets::shut_fd(fd, sockets::Shut::Read);
         }
+        None
     })
 }
 
@@ -186,5 +181,6 @@ pub(crate) fn end_reads_job(port: u16) -> Job {
 pub(crate) fn cut_job(peers: Vec<SocketAddr>, port: u16) -> Job {
     Box::new(move || {
         send_queue::cut_connections(&peers, port);
+        None
     })
 }

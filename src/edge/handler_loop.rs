@@ -17,12 +17,11 @@ use super::access_log::{AccessLog, printable};
 use super::ballast::Ballast;
 use super::conns::{Admit, Connections};
 use super::events::{Event, Events};
-use super::flow::{self, Context, LogEntry, Pending, Reply, Written};
+use super::flow::{self, Context, LogEntry, Pending, Reply, Workers, Written};
 use super::hashers::Hashers;
 use super::held::Held;
 use super::peers::Peers;
 use super::recycle::StuckWatch;
-use super::workers::Workers;
 use super::{framing, tiny};
 use crate::app::App;
 use crate::errors::RuntimeError;
@@ -239,7 +238,7 @@ impl HandlerLoop<'_> {
                 (p.must_reap, p.close_after) = (true, true);
             }
             framing::BodyPlan::Stream => {
-                if let Err(back) = flow::read_body_on(&self.readers, p, limit, self.cx.clone()) {
+                if let Err(back) = flow::read_body_on(&self.readers, p, limit) {
                     let mut p = *back;
                     p.refusal = Some((503, "Server busy"));
                     (p.must_reap, p.close_after) = (true, true);
@@ -377,11 +376,11 @@ impl HandlerLoop<'_> {
             });
         }
         let wants_fd = self.peers.fd(&peer).is_none() && !reply.close_after;
-        self.workers.submit(flow::write_job(reply, self.cx.clone()));
+        self.workers.submit(flow::write_job(reply, self.cx.port));
         if wants_fd && !self.scanning && self.last_scan.elapsed() >= SCAN_EVERY {
             self.scanning = true;
             self.last_scan = Instant::now();
-            self.workers.submit(flow::scan_job(self.cx.clone()));
+            self.workers.submit(flow::scan_job(self.cx.port));
         }
     }
 

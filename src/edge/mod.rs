@@ -131,13 +131,17 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         mailbox: mailbox.clone(),
         port: listener.addr.port(),
     };
-    let workers = workers::Workers::start("worker", MIN_WORKERS, MAX_WORKERS)
-        .map_err(RuntimeError::Listener)?;
+    // Every pool's jobs come back to the loop the same way: what they return.
+    let pool = |name, min, max| {
+        let mailbox = mailbox.clone();
+        flow::Workers::start(name, min, max, Box::new(move |event| mailbox.send(event)))
+            .map_err(RuntimeError::Listener)
+    };
+    let workers = pool("worker", MIN_WORKERS, MAX_WORKERS)?;
     // One thread: one write in flight at a time is what makes group commit.
-    let writer = workers::Workers::start("writer", 1, 1).map_err(RuntimeError::Listener)?;
+    let writer = pool("writer", 1, 1)?;
     app.tracks.write_in_background();
-    let readers =
-        workers::Workers::start("body", 0, MAX_BODY_READERS).map_err(RuntimeError::Listener)?;
+    let readers = pool("body", 0, MAX_BODY_READERS)?;
     let for_hashers = mailbox.clone();
     let hashers = hashers::Hashers::start(
         app.config.server.login_threads,

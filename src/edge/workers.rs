@@ -5,51 +5,71 @@
 //! The pool keeps `min` threads for its whole life (spawned at start, so there is
 //! always someone to write a response even when no thread can be spawned later)
 //! and grows on demand to `max`; threads above `min` end after a quiet spell.
-//! Each job runs in a quiet panic section (`panics::quietly`): a job that panics on
-//! hostile input (tiny_http's drain of `Content-Length: 2^64-1`) costs one counter,
-//! not a message in the journal.
+//! Each job runs in a quiet panic section (`panics::catch_quietly`): a job that
+//! panics on hostile input (tiny_http's drain of `Content-Length: 2^64-1`) says
+//! nothing in the journal.
+//!
+//! A job returns what the loop must hear of it, if anything (`Some(event)`); the
+//! pool hands that to `deliver`, the one way back to the loop. Generic over that
+//! value so the pool is tested without a loop.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job<O> = Box<dyn FnOnce() -> Option<O> + Send>;
+/// Where what a job returns goes (the loop's mailbox).
+pub(crate) type Deliver<O> = Box<dyn Fn(O) + Send + Sync>;
 
 /// How long a thread above the minimum waits for work before it ends.
 const LINGER: Duration = Duration::from_secs(10);
 
-pub(crate) struct Workers {
-    shared: Arc<Shared>,
+pub(crate) struct Workers<O> {
+    shared: Arc<Shared<O>>,
 }
 
-struct Shared {
+struct Shared<O> {
     name: &'static str,
     min: usize,
     max: usize,
-    state: Mutex<State>,
+    state: Mutex<State<O>>,
     wake: Condvar,
+    deliver: Deliver<O>,
 }
 
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Job>,
+struct State<O> {
+    queue: VecDeque<Job<O>>,
     /// Threads alive, and those of them running a job.
     alive: usize,
     busy: usize,
+    /// Threads just started for a `submit_now` whose job is not queued yet.
+    reserved: usize,
     /// Bumped by `release_idle`: a thread idle since an older value ends.
     released: u64,
 }
 
-impl Workers {
+impl<O: Send + 'static> Workers<O> {
     /// Starts `min` threads named `name`; fails if not even those can be had.
-    pub(crate) fn start(name: &'static str, min: usize, max: usize) -> std::io::Result<Workers> {
+    pub(crate) fn start(
+        name: &'static str,
+        min: usize,
+        max: usize,
+        deliver: Deliver<O>,
+    ) -> std::io::Result<Workers<O>> {
         let workers = Workers {
             shared: Arc::new(Shared {
                 name,
                 min,
                 max: max.max(min).max(1),
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    alive: 0,
+                    busy: 0,
+                    reserved: 0,
+                    released: 0,
+                }),
                 wake: Condvar::new(),
+                deliver,
             }),
         };
         for _ in 0..min {
@@ -60,39 +80,46 @@ impl Workers {
 
     /// Runs `job` on a worker, queueing it behind others if every thread is busy
     /// and none can be added (the `min` threads always exist, so it runs eventually).
-    pub(crate) fn submit(&self, job: Job) {
-        if let Err(job) = self.submit_now(job) {
-            self.lock().queue.push_back(job);
-            self.shared.wake.notify_one();
+    pub(crate) fn submit(&self, job: Job<O>) {
+        let mut state = self.lock();
+        let idle = state.alive - state.busy > state.queue.len() + state.reserved;
+        let may_grow = state.alive < self.shared.max;
+        state.queue.push_back(job);
+        drop(state);
+        if !idle && may_grow {
+            // No thread is free: add one if it can be had, else it waits its turn.
+            let _ = self.spawn_thread();
         }
+        self.shared.wake.notify_one();
     }
 
-    /// Runs `job` now on an idle or a new thread, or gives it back when every
-    /// thread is busy and no thread can be added (the caller answers 503).
-    pub(crate) fn submit_now(&self, job: Job) -> Result<(), Job> {
+    /// Runs `job(value)` now on an idle or a new thread, or gives `value` back
+    /// when every thread is busy and no thread can be added (the caller answers
+    /// 503). The job is made only once a thread is sure, so nothing needs a
+    /// shared slot to get `value` back.
+    pub(crate) fn submit_now<T: Send + 'static>(
+        &self,
+        value: T,
+        job: impl FnOnce(T) -> Option<O> + Send + 'static,
+    ) -> Result<(), T> {
         let mut state = self.lock();
-        if state.alive - state.busy > state.queue.len() {
-            state.queue.push_back(job);
+        if state.alive - state.busy <= state.queue.len() + state.reserved {
+            if state.alive >= self.shared.max {
+                return Err(value);
+            }
+            state.reserved += 1;
             drop(state);
-            self.shared.wake.notify_one();
-            return Ok(());
+            let spawned = self.spawn_thread();
+            state = self.lock();
+            state.reserved -= 1;
+            if spawned.is_err() {
+                return Err(value);
+            }
         }
-        let may_grow = state.alive < self.shared.max;
+        state.queue.push_back(Box::new(move || job(value)));
         drop(state);
-        if may_grow {
-            // The job travels in the queue, so a failed spawn hands it back intact.
-            self.lock().queue.push_back(job);
-            if self.spawn_thread().is_ok() {
-                return Ok(());
-            }
-            let mut state = self.lock();
-            if let Some(job) = state.queue.pop_back() {
-                return Err(job);
-            }
-            // Another thread already took it: it runs.
-            return Ok(());
-        }
-        Err(job)
+        self.shared.wake.notify_one();
+        Ok(())
     }
 
     /// Ends the threads above the minimum that are idle now instead of after
@@ -110,7 +137,7 @@ impl Workers {
         self.lock().alive
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<O>> {
         self.shared
             .state
             .lock()
@@ -135,13 +162,15 @@ impl Workers {
     }
 }
 
-fn work(shared: &Shared) {
+fn work<O>(shared: &Shared<O>) {
     let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         if let Some(job) = state.queue.pop_front() {
             state.busy += 1;
             drop(state);
-            super::panics::quietly(job);
+            if let Some(out) = super::panics::catch_quietly(job).flatten() {
+                (shared.deliver)(out);
+            }
             state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             state.busy -= 1;
             continue;
@@ -165,9 +194,14 @@ mod tests {
     use super::*;
     use std::sync::mpsc::channel;
 
+    /// A pool whose jobs' results are dropped.
+    fn pool(min: usize, max: usize) -> Workers<()> {
+        Workers::start("test-worker", min, max, Box::new(|()| {})).unwrap()
+    }
+
     #[test]
     fn jobs_run_and_the_pool_grows_to_its_maximum_only() {
-        let pool = Workers::start("test-worker", 1, 3).unwrap();
+        let pool = pool(1, 3);
         let (tx, rx) = channel();
         let (release_tx, release_rx) = channel::<()>();
         let release_rx = Arc::new(Mutex::new(release_rx));
@@ -175,10 +209,11 @@ mod tests {
         for _ in 0..3 {
             let (tx, release) = (tx.clone(), release_rx.clone());
             assert!(
-                pool.submit_now(Box::new(move || {
+                pool.submit_now((), move |()| {
                     tx.send(()).unwrap();
                     let _ = release.lock().unwrap().recv();
-                }))
+                    None
+                })
                 .is_ok()
             );
         }
@@ -186,11 +221,14 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(5)).unwrap();
         }
         assert_eq!(pool.alive(), 3);
-        // A fourth cannot run now: it is handed back, not queued.
-        assert!(pool.submit_now(Box::new(|| {})).is_err());
+        // A fourth cannot run now: its value is handed back, not queued.
+        assert_eq!(pool.submit_now(4, |_| None), Err(4));
         // `submit` queues it instead; it runs once a thread is free.
         let done = tx.clone();
-        pool.submit(Box::new(move || done.send(()).unwrap()));
+        pool.submit(Box::new(move || {
+            done.send(()).unwrap();
+            None
+        }));
         for _ in 0..3 {
             release_tx.send(()).unwrap();
         }
@@ -199,16 +237,17 @@ mod tests {
 
     #[test]
     fn released_idle_threads_above_the_minimum_end_at_once() {
-        let pool = Workers::start("test-worker", 1, 4).unwrap();
+        let pool = pool(1, 4);
         let (tx, rx) = channel();
         let (release_tx, release_rx) = channel::<()>();
         let release_rx = Arc::new(Mutex::new(release_rx));
         for _ in 0..4 {
             let (tx, release) = (tx.clone(), release_rx.clone());
-            pool.submit_now(Box::new(move || {
+            pool.submit_now((), move |()| {
                 tx.send(()).unwrap();
                 let _ = release.lock().unwrap().recv();
-            }))
+                None
+            })
             .unwrap_or_else(|_| panic!("a thread for each job"));
         }
         for _ in 0..4 {
@@ -235,17 +274,41 @@ mod tests {
         }
         // The minimum stays, and still works.
         let done = tx.clone();
-        pool.submit(Box::new(move || done.send(()).unwrap()));
+        pool.submit(Box::new(move || {
+            done.send(()).unwrap();
+            None
+        }));
         rx.recv_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(pool.alive(), 1);
     }
 
     #[test]
-    fn a_panicking_job_does_not_kill_its_thread() {
-        let pool = Workers::start("test-worker", 1, 1).unwrap();
-        pool.submit(Box::new(|| panic!("hostile input")));
+    fn what_a_job_returns_is_delivered() {
         let (tx, rx) = channel();
-        pool.submit(Box::new(move || tx.send(7).unwrap()));
+        let tx = Mutex::new(tx);
+        let deliver: Deliver<u32> = Box::new(move |n| tx.lock().unwrap().send(n).unwrap());
+        let pool = Workers::start("test-worker", 1, 4, deliver).unwrap();
+        pool.submit(Box::new(|| Some(1)));
+        pool.submit(Box::new(|| None));
+        assert_eq!(pool.submit_now(2, |n| Some(n * 10)), Ok(()));
+        let mut got = [
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        ];
+        got.sort();
+        assert_eq!(got, [1, 20]);
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+    }
+
+    #[test]
+    fn a_panicking_job_does_not_kill_its_thread() {
+        let pool = pool(1, 1);
+        pool.submit(Box::new(|| -> Option<()> { panic!("hostile input") }));
+        let (tx, rx) = channel();
+        pool.submit(Box::new(move || {
+            tx.send(7).unwrap();
+            None
+        }));
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 7);
         assert_eq!(pool.alive(), 1);
     }

@@ -9,11 +9,10 @@ impl HandlerLoop<'_> {
     /// Hands the catalogue's next write to the writer thread, if one is due.
     pub(super) fn start_write(&mut self) {
         if let Some(write) = self.app.tracks.next_write() {
-            let mailbox = self.cx.mailbox.clone();
             self.writer.submit(Box::new(move || {
                 let result = crate::edge::panics::catch_quietly(|| write.run())
                     .unwrap_or_else(|| Err(std::io::Error::other("the write panicked")));
-                mailbox.send(Event::Durable(write.version(), result));
+                Some(Event::Durable(write.version(), result))
             }));
         }
     }

@@ -29,7 +29,8 @@ impl HandlerLoop<'_> {
         );
         // A scan sees every open connection: what it did not see is closed.
         let began = self.last_scan;
-        (self.peers).scanned(found.into_iter().map(|c| (c.peer, c.fd)), began);
+        self.peers
+            .scanned(found.into_iter().map(|c| (c.peer, c.fd)), began);
         if stuck >= RECYCLE_AT && self.stopping.is_none() {
             eprintln!(
                 "tracksd: {stuck} connections are stuck in tiny_http (silent over {} s \
@@ -138,7 +139,10 @@ impl HandlerLoop<'_> {
             .partition(|(_, last)| now.duration_since(*last) > idle * 2);
         self.orphans = busy;
         for (server, _) in quiet {
-            self.workers.submit(Box::new(move || drop(server)));
+            self.workers.submit(Box::new(move || {
+                drop(server);
+                None
+            }));
         }
         for rq in requests {
             self.on_request(rq);
@@ -168,6 +172,7 @@ impl HandlerLoop<'_> {
             );
             self.workers.submit(Box::new(move || {
                 let _ = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(250));
+                None
             }));
         }
         self.stopping = Some(Stopping {
@@ -240,7 +245,7 @@ impl HandlerLoop<'_> {
                 self.next_leak_scan = now + every;
                 self.scanning = true;
                 self.last_scan = now;
-                self.workers.submit(flow::scan_job(self.cx.clone()));
+                self.workers.submit(flow::scan_job(self.cx.port));
             }
             if now.duration_since(self.last_request) >= MAX_TICK {
                 crate::edge::alloc::return_free_memory();
