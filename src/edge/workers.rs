@@ -199,32 +199,37 @@ mod tests {
         Workers::start("test-worker", min, max, Box::new(|()| {})).unwrap()
     }
 
+    /// Runs `n` jobs that block until released, each taken now (`submit_now`),
+    /// and waits until all have started. Send `n` times to release them.
+    fn occupy(pool: &Workers<()>, n: usize) -> std::sync::mpsc::Sender<()> {
+        let (started_tx, started) = channel();
+        let (release_tx, release_rx) = channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        for _ in 0..n {
+            let (started_tx, release) = (started_tx.clone(), release_rx.clone());
+            let taken = pool.submit_now((), move |()| {
+                started_tx.send(()).unwrap();
+                let _ = release.lock().unwrap().recv();
+                None
+            });
+            assert!(taken.is_ok(), "a thread for each job");
+        }
+        for _ in 0..n {
+            started.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        release_tx
+    }
+
     #[test]
     fn jobs_run_and_the_pool_grows_to_its_maximum_only() {
         let pool = pool(1, 3);
-        let (tx, rx) = channel();
-        let (release_tx, release_rx) = channel::<()>();
-        let release_rx = Arc::new(Mutex::new(release_rx));
         // Three blocking jobs occupy the three threads the pool may have.
-        for _ in 0..3 {
-            let (tx, release) = (tx.clone(), release_rx.clone());
-            assert!(
-                pool.submit_now((), move |()| {
-                    tx.send(()).unwrap();
-                    let _ = release.lock().unwrap().recv();
-                    None
-                })
-                .is_ok()
-            );
-        }
-        for _ in 0..3 {
-            rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        }
+        let release_tx = occupy(&pool, 3);
         assert_eq!(pool.alive(), 3);
         // A fourth cannot run now: its value is handed back, not queued.
         assert_eq!(pool.submit_now(4, |_| None), Err(4));
         // `submit` queues it instead; it runs once a thread is free.
-        let done = tx.clone();
+        let (done, rx) = channel();
         pool.submit(Box::new(move || {
             done.send(()).unwrap();
             None
@@ -238,21 +243,7 @@ mod tests {
     #[test]
     fn released_idle_threads_above_the_minimum_end_at_once() {
         let pool = pool(1, 4);
-        let (tx, rx) = channel();
-        let (release_tx, release_rx) = channel::<()>();
-        let release_rx = Arc::new(Mutex::new(release_rx));
-        for _ in 0..4 {
-            let (tx, release) = (tx.clone(), release_rx.clone());
-            pool.submit_now((), move |()| {
-                tx.send(()).unwrap();
-                let _ = release.lock().unwrap().recv();
-                None
-            })
-            .unwrap_or_else(|_| panic!("a thread for each job"));
-        }
-        for _ in 0..4 {
-            rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        }
+        let release_tx = occupy(&pool, 4);
         for _ in 0..4 {
             release_tx.send(()).unwrap();
         }
@@ -273,7 +264,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         // The minimum stays, and still works.
-        let done = tx.clone();
+        let (done, rx) = channel();
         pool.submit(Box::new(move || {
             done.send(()).unwrap();
             None
