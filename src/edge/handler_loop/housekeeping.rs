@@ -56,7 +56,7 @@ impl HandlerLoop<'_> {
         ) {
             eprintln!("tracksd: accept failed ({e}); restarting the accept thread");
         }
-        self.accept_side_died(Instant::now());
+        self.accept.died(Instant::now());
         self.rebuild(Instant::now())
     }
 
@@ -67,10 +67,11 @@ impl HandlerLoop<'_> {
         self.events.tick_every(FAST_TICK);
     }
 
-    /// The accept thread ended. If that was the thread limit (a spawn failed),
-    /// threads idling in our pools hold the slots a new accept thread and its
-    /// connections need: they end now rather than after their linger.
-    fn accept_side_died(&mut self, now: Instant) {
+    /// The accept thread died of a panic: no thread (or descriptor) to be had.
+    /// Threads idling in our pools hold the slots a new accept thread and its
+    /// connections need: they end now rather than after their linger. (Not on
+    /// the accept errors that come as events: `accept()` times out routinely.)
+    fn accept_thread_panicked(&mut self, now: Instant) {
         self.accept.died(now);
         self.workers.release_idle();
         self.readers.release_idle();
@@ -228,7 +229,7 @@ impl HandlerLoop<'_> {
         {
             eprintln!("tracksd: the accept thread is gone; restarting it");
             self.watch_accept();
-            self.accept_side_died(now);
+            self.accept_thread_panicked(now);
             self.rebuild(now)?;
         }
         if now >= self.next_check {
