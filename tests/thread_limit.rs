@@ -223,13 +223,10 @@ fn when_no_thread_can_be_had_for_a_body_the_answer_is_503_and_nothing_leaks() {
         r#"{{"id":7,"title":"{}","artist":"a","year":1}}"#,
         "t".repeat(1080)
     );
-    let post = format!(
-        "POST /tracks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let headers = [("Content-Type", "application/json")];
+    let post = common::request_bytes("x", "POST", "/tracks", &headers, body.as_bytes());
     let released = Instant::now();
-    while status_at(server.addr, post.as_bytes()) != Some(401) {
+    while status_at(server.addr, &post) != Some(401) {
         assert!(
             released.elapsed() < Duration::from_secs(15),
             "no body read 15 s after the connections closed\n{}",
@@ -239,9 +236,7 @@ fn when_no_thread_can_be_had_for_a_body_the_answer_is_503_and_nothing_leaks() {
     }
     let served_after = released.elapsed();
     // Afterwards every body gets a worker again: nothing was left counted.
-    let later: Vec<Option<u16>> = (0..5)
-        .map(|_| status_at(server.addr, post.as_bytes()))
-        .collect();
+    let later: Vec<Option<u16>> = (0..5).map(|_| status_at(server.addr, &post)).collect();
     println!(
         "{held} connections held at the thread limit ({threads} threads), a slow body on each: {} answered 503, each read within {:?} (all read after {all_read:?}); a body read again {served_after:?} after they closed; afterwards: {later:?}",
         busy.len(),
@@ -331,6 +326,5 @@ fn status_at(addr: std::net::SocketAddr, request: &[u8]) -> Option<u16> {
     s.write_all(request).ok()?;
     let mut out = Vec::new();
     s.read_to_end(&mut out).ok()?;
-    let line = String::from_utf8_lossy(out.split(|b| *b == b'\r').next()?).into_owned();
-    line.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+    Some(common::HttpResponse::try_parse(&out)?.status)
 }

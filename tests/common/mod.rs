@@ -301,18 +301,7 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> HttpResponse {
-        let mut raw =
-            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            raw.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if !body.is_empty() || method == "POST" || method == "PUT" {
-            raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        raw.push_str("\r\n");
-        let mut bytes = raw.into_bytes();
-        bytes.extend_from_slice(body);
-        self.raw(&bytes)
+        self.raw(&request_bytes(host, method, target, headers, body))
     }
 
     pub fn get(&self, target: &str) -> HttpResponse {
@@ -392,6 +381,28 @@ impl Drop for Server {
 }
 
 /// A parsed HTTP response.
+/// One request with `Connection: close` (and a `Content-Length` when there is
+/// a body, or for POST and PUT), as bytes for the wire.
+pub fn request_bytes(
+    host: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        raw.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
@@ -402,29 +413,30 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn parse(raw: &[u8]) -> HttpResponse {
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| {
-                panic!(
-                    "no complete response head in {:?}",
-                    String::from_utf8_lossy(raw)
-                )
-            });
+        Self::try_parse(raw).unwrap_or_else(|| {
+            panic!(
+                "no complete response head in {:?}",
+                String::from_utf8_lossy(raw)
+            )
+        })
+    }
+
+    /// The response in `raw`, if it holds a whole head with a status.
+    pub fn try_parse(raw: &[u8]) -> Option<HttpResponse> {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = String::from_utf8_lossy(&raw[..split]).into_owned();
         let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap();
-        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
         let headers = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect();
-        HttpResponse {
+        Some(HttpResponse {
             status,
             headers,
             body: raw[split + 4..].to_vec(),
             raw: raw.to_vec(),
-        }
+        })
     }
 
     /// The last value of a header (what a client keeping headers in a map sees;
