@@ -2,33 +2,58 @@
 //! where the loop must not go: reading a body, writing a response, dropping a
 //! request whose body may be unread, cutting a connection.
 
-use super::events::{Event, Mailbox};
+use super::ballast::Ballast;
+use super::events::Event;
 use super::framing::Refusal;
+use super::hashers::Hashers;
+use super::requests::Io;
 use super::send_queue;
 use super::sockets;
-use super::tiny::{self, WireResponse};
+use super::tiny;
 use super::workers;
-use crate::http::{Body, Method, Request};
+use crate::http::{Body, Method, Request, Response};
+use crate::passwords::PasswordCheck;
+use crate::track_file::PendingWrite;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
-/// A request taken in, not yet answered.
-pub(crate) struct Pending {
-    pub(crate) rq: tiny_http::Request,
+/// A request taken in, not yet answered. `Q` is the request as the HTTP layer
+/// handed it over: tiny_http's, or a test's stand-in (`requests/tests.rs`).
+pub(crate) struct Pending<Q = tiny_http::Request> {
+    pub(crate) rq: Q,
     pub(crate) req: Request,
     pub(crate) peer: SocketAddr,
     /// Its number on its connection (see `conns.rs`).
     pub(crate) seq: u64,
     /// Answer with this instead of routing.
     pub(crate) refusal: Option<Refusal>,
-    /// Its body may be unread, so dropping it may block (tiny_http drains it).
-    pub(crate) must_reap: bool,
-    /// Close the connection after answering (nothing after it can be trusted).
-    pub(crate) close_after: bool,
+    pub(crate) after: After,
     /// The first request of a new connection (none from its peer within the
     /// idle timeout, which closes any connection idle that long).
     pub(crate) fresh: bool,
     pub(crate) started: Instant,
+}
+
+/// What becomes of a request's connection once it is answered. Only ever
+/// raised ([`After::at_least`]): a request that must close never goes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum After {
+    /// Its body, if any, is in memory: it can be dropped and written anywhere.
+    Keep,
+    /// Its body was read as a stream and may not be all in: dropping it may
+    /// read from the socket (tiny_http drains it), so not on the loop.
+    Drain,
+    /// Nothing after it can be trusted (a framing error, a body refused
+    /// unread): the connection closes after its response.
+    Close,
+}
+
+impl After {
+    pub(crate) fn at_least(&mut self, other: After) {
+        *self = (*self).max(other);
+    }
 }
 
 /// What the access log says about a request once it is answered.
@@ -44,14 +69,13 @@ pub(crate) struct LogEntry {
 }
 
 /// A response ready to be written on its connection.
-pub(crate) struct Reply {
-    pub(crate) rq: tiny_http::Request,
-    pub(crate) wire: WireResponse,
+pub(crate) struct Reply<Q = tiny_http::Request> {
+    pub(crate) rq: Q,
+    pub(crate) response: Response,
     pub(crate) peer: SocketAddr,
-    pub(crate) must_reap: bool,
-    pub(crate) close_after: bool,
+    pub(crate) after: After,
     /// The first response on a new connection: its send queue is empty.
-    pub(crate) first_on_new_connection: bool,
+    pub(crate) empty_queue: bool,
     pub(crate) log: LogEntry,
 }
 
@@ -65,15 +89,6 @@ pub(crate) struct Written {
     pub(crate) log: LogEntry,
 }
 
-/// What the loop's helpers need to know: the mailbox (the drain threads of
-/// replaced servers post to it; pools deliver through it) and our port.
-#[derive(Clone)]
-pub(crate) struct Context {
-    pub(crate) mailbox: Mailbox,
-    /// Our listening port: identifies our connections' sockets for a cut.
-    pub(crate) port: u16,
-}
-
 /// The edge's pools: their jobs come back to the loop as events.
 pub(crate) type Workers = workers::Workers<Event>;
 type Job = workers::Job<Event>;
@@ -85,13 +100,14 @@ pub(crate) fn write_job(reply: Reply, port: u16) -> Job {
     Box::new(move || {
         let Reply {
             rq,
-            wire,
+            response,
             peer,
-            must_reap: _,
-            close_after,
-            first_on_new_connection: _,
+            after,
+            empty_queue: _,
             log,
         } = reply;
+        let wire = tiny::to_wire(response);
+        let close_after = after == After::Close;
         // A panic in tiny_http's drain (hostile Content-Length) must still end
         // in a Written event, or the connection would wait for ever.
         let ok = if close_after {
@@ -115,21 +131,16 @@ pub(crate) fn write_job(reply: Reply, port: u16) -> Job {
 
 /// Reads the body of `pending` (at most `limit` bytes) on a worker and sends it back to the loop, or
 /// hands `pending` back when no worker can take it now (then: 503).
-pub(crate) fn read_body_on(
-    workers: &Workers,
-    pending: Pending,
-    limit: usize,
-) -> Result<(), Box<Pending>> {
+fn read_body_on(workers: &Workers, pending: Pending, limit: usize) -> Result<(), Box<Pending>> {
     let read = move |mut p: Pending| {
         match super::panics::catch_quietly(|| tiny::read_body(&mut p.rq, limit)).flatten() {
             Some(body) => p.req.body = body,
             None => {
                 p.req.body = Body::Bytes(Vec::new());
                 p.refusal = Some((400, "Request body incomplete"));
-                p.close_after = true;
+                p.after.at_least(After::Close);
             }
         }
-        p.must_reap = true;
         Some(Event::BodyRead(Box::new(p)))
     };
     workers.submit_now(pending, read).map_err(Box::new)
@@ -183,4 +194,80 @@ pub(crate) fn cut_job(peers: Vec<SocketAddr>, port: u16) -> Job {
         send_queue::cut_connections(&peers, port);
         None
     })
+}
+
+/// The threads the loop hands work to, started by `edge::run`: the request
+/// path's [`Io`] with tiny_http.
+pub(crate) struct Helpers {
+    pub(crate) workers: Workers,
+    pub(crate) readers: Workers,
+    /// Writes the catalogue (`track_file/group_commit.rs`); one thread, so one
+    /// write in flight at a time: that is what makes group commit.
+    pub(crate) writer: Workers,
+    pub(crate) hashers: Hashers<Box<Pending>>,
+    pub(crate) ballast: Option<Arc<Ballast>>,
+    /// Our listening port: identifies our connections' sockets.
+    pub(crate) port: u16,
+}
+
+impl Io for Helpers {
+    type Rq = tiny_http::Request;
+
+    fn preread(&mut self, rq: &mut tiny_http::Request, limit: usize) -> Body {
+        tiny::read_body(rq, limit).unwrap_or(Body::Bytes(Vec::new()))
+    }
+
+    fn read_body(&mut self, p: Pending, limit: usize) -> Result<(), Box<Pending>> {
+        read_body_on(&self.readers, p, limit)
+    }
+
+    fn check_password(
+        &mut self,
+        check: PasswordCheck,
+        p: Box<Pending>,
+    ) -> Result<(), Box<Pending>> {
+        self.hashers.submit(check, p)
+    }
+
+    fn commit(&mut self, write: PendingWrite) {
+        self.writer.submit(Box::new(move || {
+            let result = super::panics::catch_quietly(|| write.run())
+                .unwrap_or_else(|| Err(std::io::Error::other("the write panicked")));
+            Some(Event::Durable(write.version(), result))
+        }));
+    }
+
+    fn discard(&mut self, rq: tiny_http::Request) {
+        discard(&self.workers, rq);
+    }
+
+    fn write_here(&mut self, rq: tiny_http::Request, response: Response) -> bool {
+        tiny::respond(rq, tiny::to_wire(response))
+    }
+
+    fn write_elsewhere(&mut self, reply: Reply) {
+        self.workers.submit(write_job(reply, self.port));
+    }
+
+    fn scan(&mut self) {
+        self.workers.submit(scan_job(self.port));
+    }
+
+    fn cut(&mut self, peer: SocketAddr) {
+        self.workers.submit(cut_job(vec![peer], self.port));
+    }
+
+    fn new_connection(&mut self) {
+        if let Some(b) = &self.ballast {
+            b.new_connection();
+        }
+    }
+
+    fn room_to_write(&self, fd: RawFd, peer: SocketAddr, bytes: usize) -> Option<bool> {
+        sockets::room_to_write(fd, peer, bytes)
+    }
+
+    fn unsent(&self, fd: RawFd, peer: SocketAddr) -> Option<usize> {
+        send_queue::unsent_bytes(fd, peer)
+    }
 }

@@ -10,12 +10,15 @@
 //!
 //! - [`events`]: the closed [`events::Event`] set the loop takes, and the mailbox
 //!   other threads use;
-//! - [`handler_loop`]: the loop;
-//! - [`flow`]: a request's way through the edge, and the jobs that write, read
-//!   and drop off the loop; [`conns`]: per-connection response order, the
-//!   pipelining and backlog bounds, parked requests, cut connections (while a
-//!   request is unanswered); [`peers`]: one record per open connection for its
-//!   whole life (last request, socket descriptor);
+//! - [`handler_loop`]: the loop, one `match` on the event;
+//! - [`requests`]: the request path as a state machine over an [`requests::Io`]
+//!   (unit-tested with a fake one): it owns [`peers`] (one record per open
+//!   connection for its whole life: last request, socket descriptor), [`conns`]
+//!   (per-connection response order, the pipelining and backlog bounds, parked
+//!   requests, cut connections, while a request is unanswered) and [`held`]
+//!   (changes not yet durable);
+//! - [`flow`]: a request's values on its way, the jobs that write, read and drop
+//!   off the loop, and [`flow::Helpers`], the `Io` with tiny_http and the pools;
 //! - [`workers`]: threads for socket work; [`hashers`]: low-priority threads for
 //!   password hashes behind a bounded queue;
 //! - [`accept`]: tiny_http servers on our socket (liveness, retire, rebuild);
@@ -42,6 +45,7 @@ pub(crate) mod held;
 pub(crate) mod panics;
 pub(crate) mod peers;
 pub(crate) mod recycle;
+pub(crate) mod requests;
 pub(crate) mod sd_notify;
 pub(crate) mod send_queue;
 pub(crate) mod signals;
@@ -127,10 +131,6 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
     let server = accept.start().map_err(RuntimeError::Listener)?;
     let watchdog = sd_notify::watchdog_interval();
     let (events, mailbox) = events::Events::new(server, watchdog.unwrap_or(Duration::from_secs(1)));
-    let cx = flow::Context {
-        mailbox: mailbox.clone(),
-        port: listener.addr.port(),
-    };
     // Every pool's jobs come back to the loop the same way: what they return.
     let pool = |name, min, max| {
         let mailbox = mailbox.clone();
@@ -161,7 +161,8 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
     panics::on_tiny_http_panic(Box::new(move || {
         for_panics.send(events::Event::TinyHttpPanicked)
     }));
-    let for_signals = mailbox;
+    let for_signals = mailbox.clone();
+    let for_drains = mailbox;
     signals::on_signals(move |signal| {
         for_signals.send(match signal {
             signals::Signal::Stop => events::Event::Stop,
@@ -169,20 +170,20 @@ pub(crate) fn run(listener: Listener, app: &mut App) -> Result<(), RuntimeError>
         })
     })
     .map_err(RuntimeError::Listener)?;
-    let helpers = handler_loop::Helpers {
+    let helpers = flow::Helpers {
         workers,
         readers,
         writer,
         hashers,
         ballast,
+        port: listener.addr.port(),
     };
     let handler_loop = handler_loop::HandlerLoop::new(
         app,
-        (events, cx),
+        (events, for_drains),
         accept,
         helpers,
-        listener.addr,
-        idle_timeout,
+        (listener.addr, idle_timeout),
         watchdog,
     );
     let _ = sd_notify::notify("READY=1");

@@ -7,30 +7,17 @@ use super::super::events::Event;
 use super::super::recycle::RECYCLE_AT;
 use super::super::sockets::Connection;
 use super::super::{flow, sd_notify};
-use super::{DRAIN_FOR, FAST_TICK, HandlerLoop, MAX_TICK, Stopping};
+use super::{DRAIN_FOR, FAST_TICK, HandlerLoop, MAX_TICK, Stopping, Then};
 use crate::errors::RuntimeError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl HandlerLoop<'_> {
-    /// A descriptor scan: remembers descriptors for inline writes, and recycles
-    /// the process when too many connections are stuck.
+    /// A descriptor scan: the request path remembers descriptors; the process
+    /// recycles when too many connections are stuck.
     pub(super) fn on_sockets(&mut self, found: Vec<Connection>) {
-        self.scanning = false;
-        let now = Instant::now();
-        let peers = &self.peers;
-        let conns = &self.conns;
-        let stuck = self.stuck.scanned(
-            found.iter().map(|c| (c.peer, c.silent)),
-            now,
-            |p| peers.last_request(p),
-            |p| conns.has(p),
-        );
-        // A scan sees every open connection: what it did not see is closed.
-        let began = self.last_scan;
-        self.peers
-            .scanned(found.into_iter().map(|c| (c.peer, c.fd)), began);
+        let stuck = self.requests.scanned(found, Instant::now());
         if stuck >= RECYCLE_AT && self.stopping.is_none() {
             eprintln!(
                 "tracksd: {stuck} connections are stuck in tiny_http (silent over {} s \
@@ -38,7 +25,7 @@ impl HandlerLoop<'_> {
                  on the same socket",
                 (self.idle_timeout + Duration::from_secs(1)).as_secs()
             );
-            self.wind_down(true);
+            self.wind_down(Then::Recycle);
         }
     }
 
@@ -73,8 +60,8 @@ impl HandlerLoop<'_> {
     /// the accept errors that come as events: `accept()` times out routinely.)
     fn accept_thread_panicked(&mut self, now: Instant) {
         self.accept.died(now);
-        self.workers.release_idle();
-        self.readers.release_idle();
+        self.helpers.workers.release_idle();
+        self.helpers.readers.release_idle();
     }
 
     pub(super) fn rebuild(&mut self, now: Instant) -> Result<(), RuntimeError> {
@@ -95,7 +82,7 @@ impl HandlerLoop<'_> {
     /// A replaced server still has connections: a thread forwards their requests
     /// until they are all closed, then drops it (which connects to ourselves).
     pub(super) fn drain(&mut self, old: Arc<tiny_http::Server>, now: Instant) {
-        let (mailbox, idle) = (self.cx.mailbox.clone(), self.idle_timeout);
+        let (mailbox, idle) = (self.mailbox.clone(), self.idle_timeout);
         let slot = Arc::new(std::sync::Mutex::new(Some(old)));
         let for_thread = slot.clone();
         let spawned = std::thread::Builder::new()
@@ -140,7 +127,7 @@ impl HandlerLoop<'_> {
             .partition(|(_, last)| now.duration_since(*last) > idle * 2);
         self.orphans = busy;
         for (server, _) in quiet {
-            self.workers.submit(Box::new(move || {
+            self.helpers.workers.submit(Box::new(move || {
                 drop(server);
                 None
             }));
@@ -152,26 +139,27 @@ impl HandlerLoop<'_> {
 
     /// Stops taking connections (they wait in the socket's queue) and answers
     /// what is in flight; then the loop ends, to exit or to recycle.
-    pub(super) fn wind_down(&mut self, recycle: bool) {
+    pub(super) fn wind_down(&mut self, then: Then) {
         if self.stopping.is_some() {
             return;
         }
-        if !recycle {
+        if then == Then::Exit {
             eprintln!("tracksd: stopping: no new connections, answering requests in flight");
             let _ = sd_notify::notify("STOPPING=1");
         }
-        if let Some(b) = &self.ballast {
+        if let Some(b) = &self.helpers.ballast {
             b.stop();
         }
         let waiting = self.accept.retire();
-        self.workers.submit(flow::end_reads_job(self.cx.port));
+        let workers = &self.helpers.workers;
+        workers.submit(flow::end_reads_job(self.helpers.port));
         if waiting {
             // One connection to ourselves wakes an accept() that is waiting.
             let target = SocketAddr::new(
                 crate::edge::ballast::loopback_for(self.listen.ip()),
                 self.listen.port(),
             );
-            self.workers.submit(Box::new(move || {
+            workers.submit(Box::new(move || {
                 let _ = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(250));
                 None
             }));
@@ -179,7 +167,7 @@ impl HandlerLoop<'_> {
         self.stopping = Some(Stopping {
             deadline: Instant::now() + DRAIN_FOR,
             accept_ended: !waiting,
-            recycle,
+            then,
         });
         self.events.tick_every(FAST_TICK);
     }
@@ -194,9 +182,9 @@ impl HandlerLoop<'_> {
         }
     }
 
-    /// Housekeeping; `Some(recycle)` when a wind-down is complete.
-    pub(super) fn on_tick(&mut self) -> Result<Option<bool>, RuntimeError> {
-        self.log.flush();
+    /// Housekeeping; `Some` when a wind-down is over.
+    pub(super) fn on_tick(&mut self) -> Result<Option<Then>, RuntimeError> {
+        self.requests.flush_log();
         let now = Instant::now();
         if let Some(every) = self.watchdog
             && now >= self.next_ping
@@ -213,9 +201,8 @@ impl HandlerLoop<'_> {
             self.poll_orphans(now);
         }
         if let Some(s) = &self.stopping {
-            let quiet = now.duration_since(self.last_request) >= Duration::from_millis(50);
-            let drained = s.accept_ended && self.conns.is_empty() && quiet;
-            return Ok((drained || now >= s.deadline).then_some(s.recycle));
+            let r = &self.requests;
+            return Ok(s.over(now, r.all_answered(), r.last_request()));
         }
         if self.accept.rebuilding() {
             self.rebuild(now)?;
@@ -234,8 +221,8 @@ impl HandlerLoop<'_> {
         }
         if now >= self.next_check {
             self.next_check = now + MAX_TICK;
-            self.conns.prune(now);
-            if now >= self.next_leak_scan && !self.scanning {
+            self.requests.prune(now);
+            if now >= self.next_leak_scan {
                 // Every second while the accept side is in trouble (the limits
                 // reached, most likely by leaked threads): a recycle is the way out.
                 let every = if watchful || self.accept.rebuilding() {
@@ -244,11 +231,9 @@ impl HandlerLoop<'_> {
                     self.idle_timeout.min(Duration::from_secs(5))
                 };
                 self.next_leak_scan = now + every;
-                self.scanning = true;
-                self.last_scan = now;
-                self.workers.submit(flow::scan_job(self.cx.port));
+                self.requests.scan(&mut self.helpers, now);
             }
-            if now.duration_since(self.last_request) >= MAX_TICK {
+            if now.duration_since(self.requests.last_request()) >= MAX_TICK {
                 crate::edge::alloc::return_free_memory();
             }
             if !self.accept.rebuilding() && self.orphans.is_empty() && !watchful {
