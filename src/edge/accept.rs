@@ -10,10 +10,16 @@
 //!
 //! The listening socket itself is never shut down: systemd holds it too, and
 //! connections queued on it during a restart belong to the next process.
+//!
+//! A replaced server still has connections: a drain thread forwards their
+//! requests to the loop until they are all closed. Where no thread can be had,
+//! the server is an orphan, polled from the loop's ticks instead.
 
+use super::events::{Event, Mailbox};
 use super::sockets::{self, SocketId};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long rebuilding may keep failing before the process exits for restart.
@@ -25,6 +31,9 @@ pub(crate) struct AcceptSide {
     /// The current server's accept thread's fd, and when it started.
     current: Option<(RawFd, Instant)>,
     rebuild: Option<Rebuild>,
+    /// Replaced servers no drain thread could be started for, and when each
+    /// last delivered a request.
+    orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
 }
 
 /// The accept side died and is not rebuilt yet.
@@ -77,6 +86,7 @@ impl AcceptSide {
             id,
             current: None,
             rebuild: None,
+            orphans: Vec::new(),
         })
     }
 
@@ -156,9 +166,68 @@ impl AcceptSide {
         }
     }
 
-    /// The listening socket, to hand to the next image of this process.
-    pub(crate) fn into_listener(self) -> TcpListener {
+    /// A replaced server still has connections: a thread forwards their
+    /// requests to `mailbox` until none came for `idle` (the idle timeout:
+    /// they are all closed), then drops it (which connects to ourselves).
+    pub(crate) fn drain(&mut self, old: Arc<tiny_http::Server>, mailbox: Mailbox, idle: Duration) {
+        let server = old.clone();
+        let spawned = std::thread::Builder::new()
+            .name("drain".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                // An error is its accept thread's end, which may come after
+                // the replacement (a tick saw its socket closed before the
+                // loop took the error): its connections still send requests.
+                loop {
+                    match server.recv_timeout(idle) {
+                        Ok(Some(rq)) => mailbox.send(Event::Request(rq)),
+                        Ok(None) => break,
+                        Err(_) => continue,
+                    }
+                }
+            });
+        // The closure, and its clone of the server, are gone if it failed.
+        if spawned.is_err() {
+            self.orphans.push((old, Instant::now()));
+        }
+    }
+
+    /// Whether a replaced server is polled from ticks (the loop then ticks often).
+    pub(crate) fn has_orphans(&self) -> bool {
+        !self.orphans.is_empty()
+    }
+
+    /// What the orphaned servers have delivered, and those quiet for twice
+    /// `idle`, to be dropped off the loop (a drop connects to ourselves).
+    pub(crate) fn poll_orphans(
+        &mut self,
+        now: Instant,
+        idle: Duration,
+    ) -> (Vec<tiny_http::Request>, Vec<Arc<tiny_http::Server>>) {
+        let mut requests = Vec::new();
+        for (server, last) in &mut self.orphans {
+            while let Ok(Some(rq)) = server.try_recv() {
+                requests.push(rq);
+                *last = now;
+            }
+        }
+        let (quiet, busy) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|(_, last)| now.duration_since(*last) > idle * 2);
+        self.orphans = busy;
+        (requests, quiet.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// The listening socket, to hand to the next image of this process. The
+    /// orphans are left undropped, like the loop's server (`HandlerLoop::run`).
+    pub(crate) fn into_listener(mut self) -> TcpListener {
+        std::mem::forget(std::mem::take(&mut self.orphans));
         self.listener
+    }
+
+    /// The process exits next: the orphans are left undropped.
+    pub(crate) fn abandon(mut self) {
+        std::mem::forget(std::mem::take(&mut self.orphans));
     }
 
     /// Makes the current accept thread end without touching the socket (see

@@ -21,7 +21,6 @@ use super::tiny;
 use crate::app::App;
 use crate::errors::RuntimeError;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod housekeeping;
@@ -63,8 +62,6 @@ pub(crate) struct HandlerLoop<'a> {
     next_ping: Instant,
     next_check: Instant,
     stopping: Option<Stopping>,
-    /// Replaced servers no drain thread could be started for: polled on ticks.
-    orphans: Vec<(Arc<tiny_http::Server>, Instant)>,
     /// Until when to check the accept thread at every tick (it died lately).
     watch_accept_until: Option<Instant>,
     next_leak_scan: Instant,
@@ -111,7 +108,6 @@ impl<'a> HandlerLoop<'a> {
             next_ping: now,
             next_check: now,
             stopping: None,
-            orphans: Vec::new(),
             watch_accept_until: None,
             next_leak_scan: now + idle_timeout.min(Duration::from_secs(5)),
         }
@@ -128,10 +124,13 @@ impl HandlerLoop<'_> {
         // loop, before the exec or the exit that comes next anyway: so the
         // servers are left undropped.
         std::mem::forget(self.events);
-        std::mem::forget(self.orphans);
-        Ok(match then? {
-            Then::Recycle => Ending::Recycle(self.accept.into_listener()),
-            Then::Exit => Ending::Stopped,
+        Ok(match then {
+            Ok(Then::Recycle) => Ending::Recycle(self.accept.into_listener()),
+            other => {
+                self.accept.abandon();
+                other?;
+                Ending::Stopped
+            }
         })
     }
 

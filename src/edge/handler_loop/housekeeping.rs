@@ -3,14 +3,12 @@
 //! stopping and recycling, and SIGHUP.
 
 use super::super::accept::Rebuilt;
-use super::super::events::Event;
 use super::super::recycle::RECYCLE_AT;
 use super::super::sockets::Connection;
 use super::super::{flow, sd_notify};
 use super::{DRAIN_FOR, FAST_TICK, HandlerLoop, MAX_TICK, Stopping, Then};
 use crate::errors::RuntimeError;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl HandlerLoop<'_> {
@@ -50,8 +48,9 @@ impl HandlerLoop<'_> {
     /// Checks the accept thread at every tick for the next 5 s: it may be
     /// dying (its socket closes as its panic unwinds) or die again soon.
     pub(super) fn watch_accept(&mut self) {
-        self.watch_accept_until = Some(Instant::now() + Duration::from_secs(5));
-        self.events.tick_every(FAST_TICK);
+        let now = Instant::now();
+        self.watch_accept_until = Some(now + Duration::from_secs(5));
+        self.retick(now);
     }
 
     /// The accept thread died of a panic: no thread (or descriptor) to be had.
@@ -68,65 +67,22 @@ impl HandlerLoop<'_> {
         match self.accept.try_rebuild(now) {
             Rebuilt::Started(server) => {
                 let old = self.events.replace_server(server);
-                self.drain(old, now);
+                (self.accept).drain(old, self.mailbox.clone(), self.idle_timeout);
+                self.retick(now);
                 Ok(())
             }
             Rebuilt::GaveUp(e) => Err(RuntimeError::Listener(e)),
             Rebuilt::NotDue => {
-                self.events.tick_every(FAST_TICK);
+                self.retick(now);
                 Ok(())
             }
         }
     }
 
-    /// A replaced server still has connections: a thread forwards their requests
-    /// until they are all closed, then drops it (which connects to ourselves).
-    pub(super) fn drain(&mut self, old: Arc<tiny_http::Server>, now: Instant) {
-        let (mailbox, idle) = (self.mailbox.clone(), self.idle_timeout);
-        let slot = Arc::new(std::sync::Mutex::new(Some(old)));
-        let for_thread = slot.clone();
-        let spawned = std::thread::Builder::new()
-            .name("drain".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let Some(old) = for_thread.lock().ok().and_then(|mut s| s.take()) else {
-                    return;
-                };
-                // An error is its accept thread's end, which may come after
-                // the replacement (a tick saw its socket closed before the
-                // loop took the error): its connections still send requests.
-                // Quiet for the idle timeout: they are all closed.
-                loop {
-                    match old.recv_timeout(idle) {
-                        Ok(Some(rq)) => mailbox.send(Event::Request(rq)),
-                        Ok(None) => break,
-                        Err(_) => continue,
-                    }
-                }
-            });
-        if spawned.is_err()
-            && let Some(old) = slot.lock().ok().and_then(|mut s| s.take())
-        {
-            self.orphans.push((old, now));
-            self.events.tick_every(FAST_TICK);
-        }
-    }
-
-    /// Serves orphaned servers from ticks; drops them on a worker once quiet.
-    pub(super) fn poll_orphans(&mut self, now: Instant) {
-        let mut requests = Vec::new();
-        for (server, last) in &mut self.orphans {
-            while let Ok(Some(rq)) = server.try_recv() {
-                requests.push(rq);
-                *last = now;
-            }
-        }
-        let idle = self.idle_timeout;
-        let (quiet, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut self.orphans)
-            .into_iter()
-            .partition(|(_, last)| now.duration_since(*last) > idle * 2);
-        self.orphans = busy;
-        for (server, _) in quiet {
+    /// Serves orphaned servers from ticks; drops the quiet ones on a worker.
+    fn poll_orphans(&mut self, now: Instant) {
+        let (requests, quiet) = self.accept.poll_orphans(now, self.idle_timeout);
+        for server in quiet {
             self.helpers.workers.submit(Box::new(move || {
                 drop(server);
                 None
@@ -169,7 +125,7 @@ impl HandlerLoop<'_> {
             accept_ended: !waiting,
             then,
         });
-        self.events.tick_every(FAST_TICK);
+        self.retick(Instant::now());
     }
 
     /// SIGHUP: users and session keys read again; a mistake keeps the old ones.
@@ -192,25 +148,23 @@ impl HandlerLoop<'_> {
             let _ = sd_notify::notify("WATCHDOG=1");
             self.next_ping = now + every;
         }
-        if self.watchdog.is_some() {
-            // The tick interval alone would let a ping due just after this
-            // tick wait for the next one: a whole interval late.
-            self.events.tick_by(self.next_ping);
-        }
-        if !self.orphans.is_empty() {
+        if self.accept.has_orphans() {
             self.poll_orphans(now);
         }
         if let Some(s) = &self.stopping {
             let r = &self.requests;
-            return Ok(s.over(now, r.all_answered(), r.last_request()));
+            if let Some(then) = s.over(now, r.all_answered(), r.last_request()) {
+                return Ok(Some(then));
+            }
+            self.retick(now);
+            return Ok(None);
         }
         if self.accept.rebuilding() {
             self.rebuild(now)?;
         }
         // An accept thread that died of a panic (no thread or descriptor to be
         // had) is seen here; while that keeps happening, look every tick.
-        let watchful = self.watch_accept_until.is_some_and(|until| now < until);
-        if (watchful || now >= self.next_check)
+        if (self.watching(now) || now >= self.next_check)
             && !self.accept.rebuilding()
             && !self.accept.is_alive()
         {
@@ -225,7 +179,7 @@ impl HandlerLoop<'_> {
             if now >= self.next_leak_scan {
                 // Every second while the accept side is in trouble (the limits
                 // reached, most likely by leaked threads): a recycle is the way out.
-                let every = if watchful || self.accept.rebuilding() {
+                let every = if self.watching(now) || self.accept.rebuilding() {
                     MAX_TICK
                 } else {
                     self.idle_timeout.min(Duration::from_secs(5))
@@ -236,11 +190,30 @@ impl HandlerLoop<'_> {
             if now.duration_since(self.requests.last_request()) >= MAX_TICK {
                 crate::edge::alloc::return_free_memory();
             }
-            if !self.accept.rebuilding() && self.orphans.is_empty() && !watchful {
-                self.events
-                    .tick_every(self.watchdog.unwrap_or(MAX_TICK).min(MAX_TICK));
-            }
         }
+        self.retick(now);
         Ok(None)
+    }
+
+    /// Whether the accept thread is checked at every tick (it died lately).
+    fn watching(&self, now: Instant) -> bool {
+        self.watch_accept_until.is_some_and(|until| now < until)
+    }
+
+    /// The tick interval follows from the state, set after every change of it:
+    /// often while something is pending (a wind-down, a rebuild, an orphaned
+    /// server, an accept thread being watched), else once a second; and never
+    /// past the next watchdog ping, which the interval alone would let slip a
+    /// whole interval when it falls due just after a tick.
+    pub(super) fn retick(&mut self, now: Instant) {
+        let pending = self.stopping.is_some()
+            || self.accept.rebuilding()
+            || self.accept.has_orphans()
+            || self.watching(now);
+        self.events
+            .tick_every(if pending { FAST_TICK } else { MAX_TICK });
+        if self.watchdog.is_some() {
+            self.events.tick_by(self.next_ping);
+        }
     }
 }
