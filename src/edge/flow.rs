@@ -106,15 +106,14 @@ pub(crate) fn write_job(reply: Reply, port: u16) -> Job {
             empty_queue: _,
             log,
         } = reply;
-        let wire = tiny::to_wire(response);
         let close_after = after == After::Close;
         // A panic in tiny_http's drain (hostile Content-Length) must still end
         // in a Written event, or the connection would wait for ever.
         let ok = if close_after {
-            super::panics::catch_quietly(|| tiny::respond_and_close(rq, wire, peer, port))
+            super::panics::catch_quietly(|| tiny::respond_and_close(rq, response, peer, port))
                 .unwrap_or(false)
         } else {
-            super::panics::catch_quietly(|| tiny::respond(rq, wire)).unwrap_or(false)
+            super::panics::catch_quietly(|| super::wire::respond(rq, response)).unwrap_or(false)
         };
         let closed = close_after || !ok;
         if closed && !close_after {
@@ -242,7 +241,7 @@ impl Io for Helpers {
     }
 
     fn write_here(&mut self, rq: tiny_http::Request, response: Response) -> bool {
-        tiny::respond(rq, tiny::to_wire(response))
+        super::wire::respond(rq, response)
     }
 
     fn write_elsewhere(&mut self, reply: Reply) {

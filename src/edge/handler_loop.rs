@@ -14,6 +14,7 @@
 //! accept side, stopping, recycling and reload.
 
 use super::accept::AcceptSide;
+use super::access_log::AccessLog;
 use super::events::{Event, Events, Mailbox};
 use super::flow::Helpers;
 use super::requests::Requests;
@@ -100,7 +101,7 @@ impl<'a> HandlerLoop<'a> {
             events,
             mailbox,
             helpers,
-            requests: Requests::new(idle_timeout, now),
+            requests: Requests::new(idle_timeout, now, AccessLog::default()),
             accept,
             idle_timeout,
             listen,

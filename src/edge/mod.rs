@@ -22,7 +22,8 @@
 //! - [`workers`]: threads for socket work; [`hashers`]: low-priority threads for
 //!   password hashes behind a bounded queue;
 //! - [`accept`]: tiny_http servers on our socket (liveness, retire, rebuild);
-//!   [`tiny`]: conversions; [`framing`]: request framing rules;
+//!   [`tiny`]: conversions; [`wire`]: a response's bytes; [`framing`]: request
+//!   framing rules;
 //! - [`ballast`], [`alloc`], [`sockets`], [`send_queue`], [`fd_scan`], [`signals`], [`sd_notify`],
 //!   [`access_log`], [`panics`]: the workarounds and plumbing they need.
 //!
@@ -51,6 +52,7 @@ pub(crate) mod send_queue;
 pub(crate) mod signals;
 pub(crate) mod sockets;
 pub(crate) mod tiny;
+pub(crate) mod wire;
 pub(crate) mod workers;
 
 use crate::app::App;

@@ -56,12 +56,12 @@ pub(crate) struct Requests<Q> {
 }
 
 impl<Q> Requests<Q> {
-    pub(crate) fn new(idle_timeout: Duration, now: Instant) -> Self {
+    pub(crate) fn new(idle_timeout: Duration, now: Instant, log: AccessLog) -> Self {
         Requests {
             peers: Peers::default(),
             conns: Connections::new(idle_timeout * 2),
             held: Held::default(),
-            log: AccessLog::default(),
+            log,
             stuck: StuckWatch::new(idle_timeout),
             idle_timeout,
             last_request: now,

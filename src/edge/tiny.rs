@@ -1,13 +1,11 @@
-//! tiny_http's request and response types to and from ours, and the three
-//! things done to a tiny_http request besides answering it: reading its body,
-//! writing its response, dropping it unanswered.
+//! tiny_http's request type to ours, and what is done to a tiny_http request
+//! besides writing its response (`wire.rs`): reading its body, answering it and
+//! closing its connection, dropping it unanswered.
 
 use crate::http::{Body, Method, Request, Response};
-use std::io::{Cursor, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-pub(crate) type WireResponse = tiny_http::Response<Cursor<Vec<u8>>>;
 
 /// Largest request body read into memory; a larger declared body gets 413 unread.
 /// A logged-in restore (`PUT /tracks`) may be larger: see [`body_limit`].
@@ -59,13 +57,6 @@ pub(crate) fn read_body(rq: &mut tiny_http::Request, limit: usize) -> Option<Bod
     }
 }
 
-/// Writes the response. Blocks until every earlier response on the connection
-/// is written and this one is in the socket (or the send timeout): workers only.
-/// Dropping the request afterwards drains an unread body (tiny_http).
-pub(crate) fn respond(rq: tiny_http::Request, wire: WireResponse) -> bool {
-    rq.respond(wire).is_ok()
-}
-
 /// Answers with a response after which the connection closes (a framing error,
 /// a body refused unread). tiny_http would answer whatever it parses after it (a
 /// smuggled request, or an empty 400 of its own for leftover bytes) as soon as the
@@ -74,24 +65,19 @@ pub(crate) fn respond(rq: tiny_http::Request, wire: WireResponse) -> bool {
 /// more goes out. Workers only (it scans descriptors and may block on the write).
 pub(crate) fn respond_and_close(
     rq: tiny_http::Request,
-    wire: WireResponse,
+    response: Response,
     peer: SocketAddr,
     port: u16,
 ) -> bool {
     use super::sockets::{self, Shut};
-    let mut bytes = Vec::new();
-    let head = *rq.method() == tiny_http::Method::Head;
-    let printed = wire
-        .raw_print(
-            &mut bytes,
-            rq.http_version().clone(),
-            rq.headers(),
-            head,
-            None,
-        )
-        .is_ok();
+    let version = rq.http_version();
+    let mut bytes = super::wire::head(&response, (version.0, version.1));
+    let head_request = *rq.method() == tiny_http::Method::Head;
+    if super::wire::sends_body(head_request, response.status) {
+        bytes.extend_from_slice(&response.body);
+    }
     let ok = match sockets::own_connection(peer, port) {
-        Some(own) if printed => {
+        Some(own) => {
             use std::os::fd::AsRawFd;
             let fd = own.as_raw_fd();
             let ok = sockets::write_all_fd(fd, &bytes).is_ok();
@@ -107,11 +93,6 @@ pub(crate) fn respond_and_close(
             sockets::discard_unread(fd, 1 << 20);
             sockets::shut_fd(fd, Shut::Read);
             ok
-        }
-        Some(own) => {
-            use std::os::fd::AsRawFd;
-            sockets::shut_fd(own.as_raw_fd(), Shut::Both);
-            false
         }
         None => false,
     };
@@ -141,24 +122,4 @@ pub(crate) fn drop_may_block(rq: &tiny_http::Request) -> bool {
 /// cut). Blocks only if [`drop_may_block`].
 pub(crate) fn discard(rq: tiny_http::Request) {
     drop(rq.into_writer());
-}
-
-/// Converts the response value for tiny_http. Header values with control bytes
-/// (tab included: none of ours has one) are dropped rather than sent, so nothing
-/// can split a response header.
-pub(crate) fn to_wire(response: Response) -> WireResponse {
-    let headers = response
-        .headers
-        .iter()
-        .filter(|(_, v)| !super::framing::has_control_byte(v.as_bytes()) && !v.contains('\t'))
-        .filter_map(|(n, v)| tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).ok())
-        .collect();
-    let len = response.body.len();
-    tiny_http::Response::new(
-        tiny_http::StatusCode(response.status),
-        headers,
-        Cursor::new(response.body),
-        Some(len),
-        None,
-    )
 }

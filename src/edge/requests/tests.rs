@@ -131,7 +131,11 @@ fn edge() -> Edge {
     Edge {
         app,
         io: Fake::default(),
-        requests: Requests::new(IDLE, Instant::now() - Duration::from_secs(1)),
+        requests: Requests::new(
+            IDLE,
+            Instant::now() - Duration::from_secs(1),
+            AccessLog::to(Box::new(std::io::sink())),
+        ),
         next_id: 0,
     }
 }
