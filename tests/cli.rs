@@ -482,3 +482,19 @@ fn passwords_on_a_terminal_are_asked_twice_without_echo_and_echo_comes_back() {
     let hash = tracksd::passwords::PasswordHash::parse(phc.trim()).unwrap();
     assert!(tracksd::passwords::verify(&hash, "hashed-typed"));
 }
+
+/// The harness's liveness check, which the hostile and thread-limit tests
+/// assert with: a child that exited and was not waited for keeps its
+/// /proc entry (a zombie) and must not count as running.
+#[test]
+fn an_exited_unreaped_child_is_not_running() {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while common::is_running(pid) {
+        assert!(std::time::Instant::now() < deadline, "pid {pid} still running");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "reaped too early");
+    child.wait().unwrap();
+}
