@@ -492,9 +492,15 @@ fn an_exited_unreaped_child_is_not_running() {
     let pid = child.id();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while common::is_running(pid) {
-        assert!(std::time::Instant::now() < deadline, "pid {pid} still running");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} still running"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "reaped too early");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "reaped too early"
+    );
     child.wait().unwrap();
 }
