@@ -170,11 +170,19 @@ impl AcceptSide {
     /// requests to `mailbox` until none came for `idle` (the idle timeout:
     /// they are all closed), then drops it (which connects to ourselves).
     pub(crate) fn drain(&mut self, old: Arc<tiny_http::Server>, mailbox: Mailbox, idle: Duration) {
-        let server = old.clone();
+        // The server goes to the thread through a slot, not the closure: a
+        // failed spawn drops its closure (the server with it, on the loop: a
+        // connect), and a clone kept here could be the last reference once the
+        // thread ends. The thread takes it out, so the loop never drops it.
+        let slot = Arc::new(std::sync::Mutex::new(Some(old)));
+        let for_thread = slot.clone();
         let spawned = std::thread::Builder::new()
             .name("drain".into())
             .stack_size(64 * 1024)
             .spawn(move || {
+                let Some(server) = for_thread.lock().ok().and_then(|mut s| s.take()) else {
+                    return;
+                };
                 // An error is its accept thread's end, which may come after
                 // the replacement (a tick saw its socket closed before the
                 // loop took the error): its connections still send requests.
@@ -186,8 +194,9 @@ impl AcceptSide {
                     }
                 }
             });
-        // The closure, and its clone of the server, are gone if it failed.
-        if spawned.is_err() {
+        if spawned.is_err()
+            && let Some(old) = slot.lock().ok().and_then(|mut s| s.take())
+        {
             self.orphans.push((old, Instant::now()));
         }
     }
