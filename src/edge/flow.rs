@@ -25,7 +25,7 @@ pub(crate) struct Pending<Q = tiny_http::Request> {
     pub(crate) rq: Q,
     pub(crate) req: Request,
     pub(crate) peer: SocketAddr,
-    /// Its number on its connection (see `conns.rs`).
+    /// Its number on its connection (see `peers.rs`).
     pub(crate) seq: u64,
     /// Answer with this instead of routing.
     pub(crate) refusal: Option<Refusal>,

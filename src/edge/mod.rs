@@ -12,11 +12,10 @@
 //!   other threads use;
 //! - [`handler_loop`]: the loop, one `match` on the event;
 //! - [`requests`]: the request path as a state machine over an [`requests::Io`]
-//!   (unit-tested with a fake one): it owns [`peers`] (one record per open
-//!   connection for its whole life: last request, socket descriptor), [`conns`]
-//!   (per-connection response order, the pipelining and backlog bounds, parked
-//!   requests, cut connections, while a request is unanswered) and [`held`]
-//!   (changes not yet durable);
+//!   (unit-tested with a fake one): it owns [`peers`] (one record per
+//!   connection for its whole life: response order, the pipelining and backlog
+//!   bounds, parked requests, cut state, last request, socket descriptor) and
+//!   [`held`] (changes not yet durable);
 //! - [`flow`]: a request's values on its way, the jobs that write, read and drop
 //!   off the loop, and [`flow::Helpers`], the `Io` with tiny_http and the pools;
 //! - [`workers`]: threads for socket work; [`hashers`]: low-priority threads for
@@ -35,7 +34,6 @@ pub(crate) mod accept;
 pub(crate) mod access_log;
 pub(crate) mod alloc;
 pub(crate) mod ballast;
-pub(crate) mod conns;
 pub(crate) mod events;
 pub(crate) mod fd_scan;
 pub(crate) mod flow;

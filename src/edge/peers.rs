@@ -1,57 +1,281 @@
-//! What the edge knows of each open client connection for its whole life, one
-//! record per connection (keyed by the peer's address): when it last sent a
-//! request, and its socket's descriptor once a scan has found it.
+//! One record per client connection, keyed by the peer's address, for its
+//! whole life: when it last sent a request, its socket's descriptor once a scan
+//! has found it, the order of its responses and what waits for them, and
+//! whether it is cut.
 //!
-//! The request-time facts (the order of its responses, its backlog, what is
-//! parked) live in `conns.rs` and only while a request is unanswered; these
-//! live between requests too:
-//! - the last request says whether a request opens a new connection (the
-//!   address not seen within the idle timeout: its send queue is empty, so a
-//!   small first response can be written on the loop) and, to the recycle
-//!   check, whether a silent connection ever sent one;
-//! - the descriptor lets the loop ask the kernel whether a response fits the
-//!   send queue (inline writes) and what the queue still holds (the backlog).
+//! **Order.** tiny_http writes the responses of one connection in request
+//! order: a write waits (without a timeout) until every earlier response of
+//! that connection is written. So each request is numbered as the loop takes
+//! it, and a response is handed to a writer only when it is its connection's
+//! next one and no other write of it is under way: a writer never waits on
+//! another writer, and a connection whose client stops reading holds at most one.
+//!
+//! **Bounds.** A connection with more than [`MAX_PIPELINED`] requests
+//! unanswered is cut: pipelining without reading costs a bounded amount of
+//! memory. Its waiting response bytes are bounded too ([`MAX_BACKLOG_BYTES`],
+//! counting what its socket's send queue still holds): beyond it, its further
+//! requests are parked here unrouted until writes catch up.
+//!
+//! **Cut.** A connection cut (a write failed or timed out, or it pipelined too
+//! far) gives back everything its record held, to be dropped in one place;
+//! what tiny_http still delivers from it is dropped until `forget_after`.
+//!
+//! **The last request** says whether a request opens a new connection (the
+//! address not seen within the idle timeout: its send queue is empty, so a
+//! small first response can be written on the loop) and, to the recycle check,
+//! whether a silent connection ever sent one. **The descriptor** lets the loop
+//! ask the kernel whether a response fits the send queue and what it still holds.
 //!
 //! One prune rule: a descriptor scan sees every open connection, so a record
-//! the scan did not find, with no request since the scan began, is a closed
-//! connection and goes. A connection that closes on a write goes at once.
+//! the scan did not find, with no request since it began, nothing unanswered
+//! and no cut pending, is a closed connection and goes; a cut record goes when
+//! its time is up.
+//!
+//! Generic over the reply and request values so it is tested without sockets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+mod tests;
+
+/// Requests one connection may have taken in and not yet answered.
+pub(crate) const MAX_PIPELINED: u64 = 64;
+/// Response bytes one connection may have waiting (being written or queued)
+/// before its further requests wait unrouted.
+pub(crate) const MAX_BACKLOG_BYTES: usize = 256 * 1024;
 /// Records kept at most (the unit's LimitNOFILE is 1024): beyond it, those with
-/// no request within the window go first, then a scan rebuilds the table.
+/// no request within the window and nothing pending go first, then a scan
+/// rebuilds the table.
 const MAX_PEERS: usize = 4096;
 
-#[derive(Default)]
-struct Peer {
+struct Peer<R, P> {
     last_request: Option<Instant>,
     fd: Option<RawFd>,
+    /// Cut: what still comes from it is dropped until then.
+    cut_until: Option<Instant>,
+    /// The number the next request taken in gets.
+    next_seq: u64,
+    /// The number of the response that goes out next.
+    next_to_write: u64,
+    writing: bool,
+    /// A response that closes the connection is on its way: take nothing more.
+    closing: bool,
+    /// Responses that are ready but not yet their connection's turn.
+    ready: BTreeMap<u64, (R, usize)>,
+    /// Bytes of the responses in `ready` and of the one being written.
+    backlog: usize,
+    writing_bytes: usize,
+    /// Requests taken in but not routed yet: the backlog was over its bound.
+    parked: VecDeque<P>,
 }
 
-#[derive(Default)]
-pub(crate) struct Peers {
-    known: HashMap<SocketAddr, Peer>,
+impl<R, P> Default for Peer<R, P> {
+    fn default() -> Self {
+        Peer {
+            last_request: None,
+            fd: None,
+            cut_until: None,
+            next_seq: 0,
+            next_to_write: 0,
+            writing: false,
+            closing: false,
+            ready: BTreeMap::new(),
+            backlog: 0,
+            writing_bytes: 0,
+            parked: VecDeque::new(),
+        }
+    }
 }
 
-impl Peers {
-    /// `peer` sent a request at `now`: whether it opens a new connection (not
-    /// seen within `window`, the idle timeout after which tiny_http closes).
-    pub(crate) fn request(&mut self, peer: SocketAddr, now: Instant, window: Duration) -> bool {
+impl<R, P> Peer<R, P> {
+    fn unanswered(&self) -> bool {
+        self.next_seq != self.next_to_write
+    }
+
+    /// Whether it must stay whatever a scan says.
+    fn pending(&self) -> bool {
+        self.unanswered() || self.cut_until.is_some()
+    }
+}
+
+/// What a cut connection had: replies to drop unwritten, requests unrouted.
+pub(crate) struct Dropped<R, P> {
+    pub(crate) replies: Vec<R>,
+    pub(crate) parked: Vec<P>,
+}
+
+/// What to do with a request just taken off the queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Serve it; its response is number `seq` of its connection, which this
+    /// request opened (`fresh`) or not.
+    Seq { seq: u64, fresh: bool },
+    /// Its connection is cut: drop it unanswered.
+    Cut,
+    /// Too much pipelining: cut the connection now (and drop this request).
+    CutNow,
+}
+
+pub(crate) struct Peers<R, P> {
+    known: HashMap<SocketAddr, Peer<R, P>>,
+    /// How long a cut connection may still deliver requests (tiny_http parses
+    /// what it had buffered) before its address may be a new connection.
+    forget_after: Duration,
+}
+
+impl<R, P> Peers<R, P> {
+    pub(crate) fn new(forget_after: Duration) -> Self {
+        Peers {
+            known: HashMap::new(),
+            forget_after,
+        }
+    }
+
+    /// `peer` sent a request at `now`: numbers it, or says it must be dropped.
+    /// A request opens a new connection when its address was not seen within
+    /// `window` (the idle timeout, after which tiny_http closes a connection).
+    pub(crate) fn admit(&mut self, peer: SocketAddr, now: Instant, window: Duration) -> Admit {
         if self.known.len() >= MAX_PEERS && !self.known.contains_key(&peer) {
             self.known.retain(|_, p| {
-                p.last_request
-                    .is_some_and(|at| now.duration_since(at) < window)
+                p.pending()
+                    || p.last_request
+                        .is_some_and(|at| now.duration_since(at) < window)
             });
         }
         let record = self.known.entry(peer).or_default();
-        let new = record
+        if let Some(until) = record.cut_until {
+            if until > now {
+                return Admit::Cut;
+            }
+            *record = Peer::default();
+        }
+        if record.closing {
+            return Admit::Cut;
+        }
+        let fresh = record
             .last_request
             .is_none_or(|at| now.duration_since(at) >= window);
         record.last_request = Some(now);
-        new
+        if record.next_seq - record.next_to_write >= MAX_PIPELINED {
+            return Admit::CutNow;
+        }
+        record.next_seq += 1;
+        Admit::Seq {
+            seq: record.next_seq - 1,
+            fresh,
+        }
+    }
+
+    /// The record of `peer` if it takes requests (known and not cut).
+    fn open(&mut self, peer: &SocketAddr) -> Option<&mut Peer<R, P>> {
+        self.known.get_mut(peer).filter(|p| p.cut_until.is_none())
+    }
+
+    /// Files response `seq` of `peer` (`bytes` long). Returns the reply to
+    /// write now, if it is the connection's turn; a reply for a cut connection
+    /// comes back in `Err` to be dropped.
+    pub(crate) fn ready(
+        &mut self,
+        peer: SocketAddr,
+        seq: u64,
+        reply: R,
+        bytes: usize,
+    ) -> Result<Option<R>, R> {
+        let Some(conn) = self.open(&peer).filter(|p| p.unanswered()) else {
+            return Err(reply);
+        };
+        conn.backlog += bytes;
+        if seq == conn.next_to_write && !conn.writing {
+            conn.writing = true;
+            conn.writing_bytes = bytes;
+            return Ok(Some(reply));
+        }
+        conn.ready.insert(seq, (reply, bytes));
+        Ok(None)
+    }
+
+    /// A write to `peer` ended. Returns the next reply to write, if it is ready.
+    pub(crate) fn written(&mut self, peer: SocketAddr) -> Option<R> {
+        let conn = self.open(&peer).filter(|p| p.writing)?;
+        conn.writing = false;
+        conn.backlog -= conn.writing_bytes;
+        conn.writing_bytes = 0;
+        conn.next_to_write += 1;
+        let (next, bytes) = conn.ready.remove(&conn.next_to_write)?;
+        conn.writing = true;
+        conn.writing_bytes = bytes;
+        Some(next)
+    }
+
+    /// Holds request `p` of `peer` unrouted (its connection is backlogged);
+    /// gives it back if the connection is gone (cut) and so it is to be dropped.
+    pub(crate) fn park(&mut self, peer: SocketAddr, p: P) -> Result<(), P> {
+        match self.open(&peer).filter(|c| c.unanswered()) {
+            Some(conn) => {
+                conn.parked.push_back(p);
+                Ok(())
+            }
+            None => Err(p),
+        }
+    }
+
+    /// `peer`'s oldest parked request, if it has one and is not backlogged
+    /// (`unsent` as for [`Self::backlogged`]).
+    pub(crate) fn unpark(
+        &mut self,
+        peer: &SocketAddr,
+        unsent: impl FnOnce(RawFd) -> Option<usize>,
+    ) -> Option<P> {
+        if self.backlogged(peer, unsent) {
+            return None;
+        }
+        self.open(peer)?.parked.pop_front()
+    }
+
+    /// Whether `peer` has so many response bytes waiting, here and in the kernel
+    /// (`unsent`: what its socket's send queue holds, asked only when something
+    /// waits here and its descriptor is known), that its next requests must wait.
+    pub(crate) fn backlogged(
+        &self,
+        peer: &SocketAddr,
+        unsent: impl FnOnce(RawFd) -> Option<usize>,
+    ) -> bool {
+        self.known.get(peer).is_some_and(|c| {
+            c.backlog > 0 && c.backlog + c.fd.and_then(unsent).unwrap_or(0) > MAX_BACKLOG_BYTES
+        })
+    }
+
+    /// A response that closes `peer`'s connection is on its way: requests that
+    /// come after it are dropped (they may be the body of a malformed one).
+    pub(crate) fn close_after(&mut self, peer: SocketAddr) {
+        if let Some(conn) = self.open(&peer) {
+            conn.closing = true;
+        }
+    }
+
+    /// Cuts `peer` (gone, or to be shut down): returns its queued replies, to
+    /// be dropped unwritten, and its parked requests, to be dropped unrouted.
+    /// Replies still being made (bodies, hashes) are dropped when they come.
+    pub(crate) fn cut(&mut self, peer: SocketAddr, now: Instant) -> Dropped<R, P> {
+        let was = std::mem::take(self.known.entry(peer).or_default());
+        self.known.get_mut(&peer).expect("just inserted").cut_until = Some(now + self.forget_after);
+        Dropped {
+            replies: was.ready.into_values().map(|(r, _)| r).collect(),
+            parked: was.parked.into(),
+        }
+    }
+
+    /// Whether `peer` has a request taken in and not yet answered.
+    pub(crate) fn unanswered(&self, peer: &SocketAddr) -> bool {
+        self.known.get(peer).is_some_and(Peer::unanswered)
+    }
+
+    /// Whether every request taken in is answered.
+    pub(crate) fn all_answered(&self) -> bool {
+        !self.known.values().any(Peer::unanswered)
     }
 
     /// When `peer` last sent a request, if it is known.
@@ -72,11 +296,6 @@ impl Peers {
         }
     }
 
-    /// `peer`'s connection closed (a write found it gone, or it was cut).
-    pub(crate) fn closed(&mut self, peer: &SocketAddr) {
-        self.known.remove(peer);
-    }
-
     /// A descriptor scan begun at `began` found these open connections.
     pub(crate) fn scanned(
         &mut self,
@@ -92,71 +311,20 @@ impl Peers {
             }
             self.known.entry(peer).or_default().fd = Some(fd);
         }
+        self.known.retain(|_, p| {
+            p.fd.is_some() || p.pending() || p.last_request.is_some_and(|at| at >= began)
+        });
+    }
+
+    /// Forgets cut connections whose time is up (bounded memory).
+    pub(crate) fn prune(&mut self, now: Instant) {
         self.known
-            .retain(|_, p| p.fd.is_some() || p.last_request.is_some_and(|at| at >= began));
+            .retain(|_, p| p.cut_until.is_none_or(|until| until > now));
     }
 
     /// Connections known now.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.known.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn peer(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    #[test]
-    fn a_request_opens_a_new_connection_unless_its_address_was_seen_lately() {
-        let mut peers = Peers::default();
-        let (t0, idle) = (Instant::now(), Duration::from_secs(5));
-        assert!(peers.request(peer(1), t0, idle));
-        assert!(!peers.request(peer(1), t0 + Duration::from_secs(4), idle));
-        assert_eq!(
-            peers.last_request(&peer(1)),
-            Some(t0 + Duration::from_secs(4))
-        );
-        // Silent longer than the idle timeout: tiny_http closed it, so the
-        // address is a new connection.
-        assert!(peers.request(peer(1), t0 + Duration::from_secs(10), idle));
-        assert!(peers.request(peer(2), t0, idle));
-    }
-
-    #[test]
-    fn a_scan_gives_descriptors_and_forgets_what_it_did_not_find() {
-        let mut peers = Peers::default();
-        let (t0, idle) = (Instant::now(), Duration::from_secs(5));
-        peers.request(peer(1), t0, idle);
-        peers.request(peer(2), t0, idle);
-        let began = t0 + Duration::from_millis(10);
-        // A request after the scan began: its connection may be newer than the scan.
-        peers.request(peer(3), began + Duration::from_millis(1), idle);
-        // Found: 1 (with a request) and 4 (never sent one); not found: 2 (closed).
-        peers.scanned([(peer(1), 7), (peer(4), 9)], began);
-        assert_eq!(peers.fd(&peer(1)), Some(7));
-        assert_eq!(peers.fd(&peer(4)), Some(9));
-        assert_eq!(peers.last_request(&peer(4)), None);
-        assert_eq!(
-            (peers.fd(&peer(2)), peers.last_request(&peer(2))),
-            (None, None)
-        );
-        assert_eq!(peers.fd(&peer(3)), None);
-        assert!(peers.last_request(&peer(3)).is_some());
-        assert_eq!(peers.len(), 3);
-        // A connection found by a scan and never heard from: its first request opens it.
-        assert!(peers.request(peer(4), began, idle));
-        // A descriptor found stale is dropped; a closed connection is forgotten.
-        peers.lose_fd(&peer(1));
-        assert_eq!(peers.fd(&peer(1)), None);
-        peers.closed(&peer(1));
-        assert_eq!(peers.last_request(&peer(1)), None);
-        // The next scan does not find 3: it is gone.
-        peers.scanned([(peer(4), 9)], began + Duration::from_secs(1));
-        assert_eq!(peers.len(), 1);
     }
 }

@@ -15,11 +15,10 @@
 //! [`Requests::answer`], [`Requests::written`] or [`Requests::durable`].
 
 use super::access_log::{AccessLog, printable};
-use super::conns::{Admit, Connections};
 use super::flow::{After, LogEntry, Pending, Reply, Written};
 use super::framing;
 use super::held::Held;
-use super::peers::Peers;
+use super::peers::{Admit, Peers};
 use super::recycle::StuckWatch;
 use super::sockets::Connection;
 use crate::app::App;
@@ -43,8 +42,7 @@ const SMALL: usize = 4 * 1024;
 /// Requests taken in and not yet answered, and what is known of their
 /// connections. `Q` is the HTTP layer's request type.
 pub(crate) struct Requests<Q> {
-    peers: Peers,
-    conns: Connections<Reply<Q>, Pending<Q>>,
+    peers: Peers<Reply<Q>, Pending<Q>>,
     held: Held<(Pending<Q>, Response)>,
     log: AccessLog,
     stuck: StuckWatch,
@@ -58,8 +56,7 @@ pub(crate) struct Requests<Q> {
 impl<Q> Requests<Q> {
     pub(crate) fn new(idle_timeout: Duration, now: Instant, log: AccessLog) -> Self {
         Requests {
-            peers: Peers::default(),
-            conns: Connections::new(idle_timeout * 2),
+            peers: Peers::new(idle_timeout * 2),
             held: Held::default(),
             log,
             stuck: StuckWatch::new(idle_timeout),
@@ -77,7 +74,7 @@ impl<Q> Requests<Q> {
 
     /// Whether every request taken in is answered.
     pub(crate) fn all_answered(&self) -> bool {
-        self.conns.is_empty()
+        self.peers.all_answered()
     }
 
     pub(crate) fn flush_log(&mut self) {
@@ -86,7 +83,7 @@ impl<Q> Requests<Q> {
 
     /// Forgets cut connections whose time is up (bounded memory).
     pub(crate) fn prune(&mut self, now: Instant) {
-        self.conns.prune(now);
+        self.peers.prune(now);
     }
 
     /// Asks for a descriptor scan unless one is under way.
@@ -103,12 +100,12 @@ impl<Q> Requests<Q> {
     /// closed. Returns how many are stuck (`recycle.rs`).
     pub(crate) fn scanned(&mut self, found: Vec<Connection>, now: Instant) -> usize {
         self.scanning = false;
-        let (peers, conns) = (&self.peers, &self.conns);
+        let peers = &self.peers;
         let stuck = self.stuck.scanned(
             found.iter().map(|c| (c.peer, c.silent)),
             now,
             |p| peers.last_request(p),
-            |p| conns.has(p),
+            |p| peers.unanswered(p),
         );
         // A scan sees every open connection: what it did not see is closed.
         self.peers
@@ -125,18 +122,17 @@ impl<Q> Requests<Q> {
         now: Instant,
     ) {
         self.last_request = now;
-        let fresh = self.peers.request(peer, now, self.idle_timeout);
-        if fresh {
-            io.new_connection();
-        }
-        let seq = match self.conns.admit(peer, now) {
-            Admit::Seq(seq) => seq,
+        let (seq, fresh) = match self.peers.admit(peer, now, self.idle_timeout) {
+            Admit::Seq { seq, fresh } => (seq, fresh),
             Admit::Cut => return io.discard(rq),
             Admit::CutNow => {
                 io.discard(rq);
                 return self.cut(io, peer, "it pipelined too many requests without reading");
             }
         };
+        if fresh {
+            io.new_connection();
+        }
         let mut p = Pending {
             rq,
             req,
@@ -183,12 +179,10 @@ impl<Q> Requests<Q> {
         mut p: Pending<Q>,
     ) {
         if p.refusal.is_none()
-            && (self
-                .conns
-                .backlogged(&p.peer, || in_kernel(&self.peers, io, p.peer))
+            && (self.peers.backlogged(&p.peer, |fd| io.unsent(fd, p.peer))
                 || self.held.has(&p.peer))
         {
-            if let Err(p) = self.conns.park(p.peer, p) {
+            if let Err(p) = self.peers.park(p.peer, p) {
                 io.discard(p.rq);
             }
             return;
@@ -225,9 +219,7 @@ impl<Q> Requests<Q> {
         peer: SocketAddr,
     ) {
         while !self.held.has(&peer)
-            && let Some(p) = self
-                .conns
-                .unpark(&peer, || in_kernel(&self.peers, io, peer))
+            && let Some(p) = self.peers.unpark(&peer, |fd| io.unsent(fd, peer))
         {
             self.answer((app, io), p);
         }
@@ -267,9 +259,9 @@ impl<Q> Requests<Q> {
             log,
         };
         if p.after == After::Close {
-            self.conns.close_after(p.peer);
+            self.peers.close_after(p.peer);
         }
-        match self.conns.ready(p.peer, p.seq, reply, bytes) {
+        match self.peers.ready(p.peer, p.seq, reply, bytes) {
             Ok(Some(now)) => self.write((app, io), now),
             Ok(None) => {}
             Err(cut) => io.discard(cut.rq),
@@ -277,7 +269,7 @@ impl<Q> Requests<Q> {
     }
 
     /// Writes on the loop when that cannot block: the response is the
-    /// connection's next (`conns` guarantees it), its body is read, and the
+    /// connection's next (`peers` guarantees it), its body is read, and the
     /// socket's send queue has room for all of it: either the connection is new
     /// (its queue is empty) and the response small, or the queue was checked just
     /// before. Else it is written elsewhere. A connection's descriptor is looked
@@ -341,7 +333,7 @@ impl<Q> Requests<Q> {
             self.forget(io, w.peer);
             return;
         }
-        if let Some(next) = self.conns.written(w.peer) {
+        if let Some(next) = self.peers.written(w.peer) {
             self.write((app, io), next);
         }
         self.unpark((app, io), w.peer);
@@ -360,8 +352,7 @@ impl<Q> Requests<Q> {
     /// Forgets a connection that is gone or being cut: its queued replies and
     /// parked requests are dropped. Returns how many replies were dropped.
     fn forget(&mut self, io: &mut impl Io<Rq = Q>, peer: SocketAddr) -> usize {
-        self.peers.closed(&peer);
-        let dropped = self.conns.cut(peer, Instant::now());
+        let dropped = self.peers.cut(peer, Instant::now());
         let replies = dropped.replies.len();
         for reply in dropped.replies {
             io.discard(reply.rq);
@@ -371,15 +362,6 @@ impl<Q> Requests<Q> {
         }
         replies
     }
-}
-
-/// What `peer`'s socket still holds unsent (0 if its descriptor is not known
-/// yet), for the backlog bound (`conns.rs`).
-fn in_kernel<I: Io>(peers: &Peers, io: &I, peer: SocketAddr) -> usize {
-    peers
-        .fd(&peer)
-        .and_then(|fd| io.unsent(fd, peer))
-        .unwrap_or(0)
 }
 
 /// Routes one request. A panicking handler becomes a logged 500 and the loop

@@ -1,6 +1,6 @@
 //! What a connection may hold in the kernel's send queue, and what becomes of
 //! it: the send buffer and stall timeout every connection gets from the
-//! listener, the unsent bytes the backlog bound counts (`conns.rs`), and the
+//! listener, the unsent bytes the backlog bound counts (`peers.rs`), and the
 //! abort that drops them when the edge gives a connection up (without these, a
 //! client that never reads left orphan sockets holding its responses outside
 //! every fd, thread and connection limit).

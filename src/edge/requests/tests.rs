@@ -3,7 +3,7 @@
 //! the other side (a body read, a hash, a write, a scan) when it chooses.
 
 use super::*;
-use crate::edge::conns::{MAX_BACKLOG_BYTES, MAX_PIPELINED};
+use crate::edge::peers::{MAX_BACKLOG_BYTES, MAX_PIPELINED};
 use crate::http::Method;
 use crate::passwords::PasswordCheck;
 use crate::router::tests::{NOW_MS, TestApp, app_with, login_cookie};
