@@ -136,7 +136,7 @@ fn read_body_on(workers: &Workers, pending: Pending, limit: usize) -> Result<(),
             Some(body) => p.req.body = body,
             None => {
                 p.req.body = Body::Bytes(Vec::new());
-                p.refusal = Some((400, "Request body incomplete"));
+                p.refusal = Some(Refusal::new(400, "Request body incomplete"));
                 p.after.at_least(After::Close);
             }
         }

@@ -13,8 +13,28 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// (when no `Expect` header asks for `100 Continue`).
 pub const PREREAD_BODY_BYTES: u64 = 1024;
 
-/// A refusal: status and the `detail` text. The connection is closed after it.
-pub type Refusal = (u16, &'static str);
+/// A request answered without routing, with a status and its `detail` text:
+/// a framing error here (the connection closes after it), or the edge busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub detail: &'static str,
+}
+
+impl Refusal {
+    pub const fn new(status: u16, detail: &'static str) -> Refusal {
+        Refusal { status, detail }
+    }
+
+    /// The response: a FastAPI-style `detail`, and for a 503 when to try again.
+    pub fn response(self) -> crate::http::Response {
+        let r = crate::http::Response::detail(self.status, self.detail);
+        match self.status {
+            503 => r.with_header("Retry-After", "1"),
+            _ => r,
+        }
+    }
+}
 
 /// How the request's body is to be obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,30 +53,30 @@ pub enum BodyPlan {
 pub fn check(headers: &[(String, String)]) -> Result<(), Refusal> {
     let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return Err((431, "Request header fields too large"));
+        return Err(Refusal::new(431, "Request header fields too large"));
     }
     if headers.iter().any(|(_, v)| has_control_byte(v.as_bytes())) {
-        return Err((400, "Invalid header value"));
+        return Err(Refusal::new(400, "Invalid header value"));
     }
     let lengths: Vec<&str> = values(headers, "content-length").collect();
     let encodings: Vec<&str> = values(headers, "transfer-encoding").collect();
     if lengths.len() > 1 {
-        return Err((400, "Conflicting Content-Length headers"));
+        return Err(Refusal::new(400, "Conflicting Content-Length headers"));
     }
     if !lengths.is_empty() && !encodings.is_empty() {
-        return Err((400, "Content-Length with Transfer-Encoding"));
+        return Err(Refusal::new(400, "Content-Length with Transfer-Encoding"));
     }
     if let Some(len) = lengths.first()
         && (len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err((400, "Invalid Content-Length"));
+        return Err(Refusal::new(400, "Invalid Content-Length"));
     }
     if encodings.len() > 1
         || encodings
             .first()
             .is_some_and(|te| !te.trim().eq_ignore_ascii_case("chunked"))
     {
-        return Err((400, "Unsupported Transfer-Encoding"));
+        return Err(Refusal::new(400, "Unsupported Transfer-Encoding"));
     }
     Ok(())
 }
@@ -123,7 +143,7 @@ mod tests {
         assert_eq!(
             check(&h(&[("content-length", "5"), ("content-length", "6")]))
                 .unwrap_err()
-                .0,
+                .status,
             400
         );
         assert_eq!(
@@ -132,21 +152,23 @@ mod tests {
                 ("transfer-encoding", "chunked")
             ]))
             .unwrap_err()
-            .0,
+            .status,
             400
         );
         for bad in ["abc", "+5", "-1", "", "5 5", "0x10"] {
             assert_eq!(
-                check(&h(&[("content-length", bad)])).unwrap_err().0,
+                check(&h(&[("content-length", bad)])).unwrap_err().status,
                 400,
                 "{bad:?}"
             );
         }
         assert_eq!(
-            check(&h(&[("transfer-encoding", "gzip")])).unwrap_err().0,
+            check(&h(&[("transfer-encoding", "gzip")]))
+                .unwrap_err()
+                .status,
             400
         );
-        assert_eq!(check(&h(&[("x", "a\u{0}b")])).unwrap_err().0, 400);
+        assert_eq!(check(&h(&[("x", "a\u{0}b")])).unwrap_err().status, 400);
         assert!(check(&h(&[("content-length", "18446744073709551615")])).is_ok());
         assert!(check(&h(&[("transfer-encoding", "Chunked")])).is_ok());
     }
@@ -156,11 +178,11 @@ mod tests {
         let many: Vec<(String, String)> = (0..=MAX_HEADERS)
             .map(|i| (format!("x-{i}"), "v".into()))
             .collect();
-        assert_eq!(check(&many).unwrap_err().0, 431);
+        assert_eq!(check(&many).unwrap_err().status, 431);
         assert_eq!(
             check(&h(&[("x", &"a".repeat(MAX_HEADER_BYTES))]))
                 .unwrap_err()
-                .0,
+                .status,
             431
         );
     }

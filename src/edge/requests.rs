@@ -16,7 +16,7 @@
 
 use super::access_log::{AccessLog, printable};
 use super::flow::{After, LogEntry, Pending, Reply, Written};
-use super::framing;
+use super::framing::{self, Refusal};
 use super::held::Held;
 use super::peers::{Admit, Peers};
 use super::recycle::StuckWatch;
@@ -160,7 +160,7 @@ impl<Q> Requests<Q> {
             framing::BodyPlan::Stream => {
                 p.after = After::Drain;
                 if let Err(mut p) = io.read_body(p, limit).map_err(|p| *p) {
-                    p.refusal = Some((503, "Server busy"));
+                    p.refusal = Some(Refusal::new(503, "Server busy"));
                     p.after = After::Close;
                     self.answer((app, io), p);
                 }
@@ -189,15 +189,14 @@ impl<Q> Requests<Q> {
         }
         let version = app.tracks.version();
         let response = match p.refusal {
-            Some((503, detail)) => Response::detail(503, detail).with_header("Retry-After", "1"),
-            Some((status, detail)) => Response::detail(status, detail),
+            Some(refusal) => refusal.response(),
             None if p.req.password_verdict.is_none() => match router::password_check(app, &p.req) {
                 Some(check) => match io.check_password(check, Box::new(p)) {
                     Ok(()) => return,
                     Err(back) => {
                         p = *back;
                         router::abandon_password_check(app, &p.req);
-                        Response::detail(503, "Login queue full").with_header("Retry-After", "1")
+                        Refusal::new(503, "Login queue full").response()
                     }
                 },
                 None => route(app, &p.req),
