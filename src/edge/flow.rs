@@ -93,9 +93,10 @@ pub(crate) struct Written {
 pub(crate) type Workers = workers::Workers<Event>;
 type Job = workers::Job<Event>;
 
-/// Writes `reply`, then tells the loop. A request whose body may be unread is
-/// first half-closed for reading, so tiny_http's drain on drop ends at once
-/// instead of waiting on the client.
+/// Writes `reply`, then tells the loop. A response that closes its connection
+/// is written straight to the socket, which is then shut down, so tiny_http's
+/// drain of an unread body on drop ends at once instead of waiting on the
+/// client (`tiny::respond_and_close`).
 pub(crate) fn write_job(reply: Reply, port: u16) -> Job {
     Box::new(move || {
         let Reply {

@@ -4,7 +4,7 @@
 //! tiny_http's own `respond` builds an `AsciiString` per header, formats the
 //! status line and every header with `write!`, and formats a `Date` from scratch
 //! for each response: about 6k instructions, a tenth of a `GET /users/me`
-//! (callgrind, bench/results/2026-12-04-*.md). Here the head is one buffer with
+//! (callgrind, bench/results/2026-12-04-wire.md). Here the head is one buffer with
 //! the date formatted once a second, and the bytes are what tiny_http sent:
 //! the status line in the request's HTTP version, `Server` and `Date` first,
 //! then ours, then `Content-Length`; no body for `HEAD`, 1xx, 204 and 304. One
@@ -60,6 +60,10 @@ pub(crate) fn sends_body(head_request: bool, status: u16) -> bool {
 /// is written and this one is in the socket (or the send timeout): on the loop
 /// only when that cannot happen (`requests.rs`). Whether it all went out; a
 /// peer gone (reset, broken pipe) counts as out, as it does in tiny_http.
+/// `into_writer` drops the request before the head is written (tiny_http's
+/// `respond` dropped it after). Only a Content-Length body is drained on drop,
+/// and one written here was read whole: a body that may be left unread closes
+/// its connection and goes through `tiny::respond_and_close` instead.
 pub(crate) fn respond(rq: tiny_http::Request, response: Response) -> bool {
     let version = rq.http_version();
     let head = head(&response, (version.0, version.1));
