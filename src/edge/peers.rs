@@ -56,6 +56,13 @@ struct Peer<R, P> {
     fd: Option<RawFd>,
     /// Cut: what still comes from it is dropped until then.
     cut_until: Option<Instant>,
+    /// While a request of it is unanswered: its order and what waits. Boxed,
+    /// so that the record of an idle connection (most of them, in a flood of
+    /// idle connections) is small.
+    order: Option<Box<Order<R, P>>>,
+}
+
+struct Order<R, P> {
     /// The number the next request taken in gets.
     next_seq: u64,
     /// The number of the response that goes out next.
@@ -78,6 +85,14 @@ impl<R, P> Default for Peer<R, P> {
             last_request: None,
             fd: None,
             cut_until: None,
+            order: None,
+        }
+    }
+}
+
+impl<R, P> Default for Order<R, P> {
+    fn default() -> Self {
+        Order {
             next_seq: 0,
             next_to_write: 0,
             writing: false,
@@ -92,7 +107,7 @@ impl<R, P> Default for Peer<R, P> {
 
 impl<R, P> Peer<R, P> {
     fn unanswered(&self) -> bool {
-        self.next_seq != self.next_to_write
+        self.order.is_some()
     }
 
     /// Whether it must stay whatever a scan says.
@@ -152,26 +167,28 @@ impl<R, P> Peers<R, P> {
             }
             *record = Peer::default();
         }
-        if record.closing {
+        if record.order.as_ref().is_some_and(|o| o.closing) {
             return Admit::Cut;
         }
         let fresh = record
             .last_request
             .is_none_or(|at| now.duration_since(at) >= window);
         record.last_request = Some(now);
-        if record.next_seq - record.next_to_write >= MAX_PIPELINED {
+        let order = record.order.get_or_insert_default();
+        if order.next_seq - order.next_to_write >= MAX_PIPELINED {
             return Admit::CutNow;
         }
-        record.next_seq += 1;
+        order.next_seq += 1;
         Admit::Seq {
-            seq: record.next_seq - 1,
+            seq: order.next_seq - 1,
             fresh,
         }
     }
 
-    /// The record of `peer` if it takes requests (known and not cut).
-    fn open(&mut self, peer: &SocketAddr) -> Option<&mut Peer<R, P>> {
-        self.known.get_mut(peer).filter(|p| p.cut_until.is_none())
+    /// The order of `peer` while it has a request unanswered and is not cut.
+    fn order(&mut self, peer: &SocketAddr) -> Option<&mut Order<R, P>> {
+        let record = self.known.get_mut(peer)?;
+        record.order.as_deref_mut()
     }
 
     /// Files response `seq` of `peer` (`bytes` long). Returns the reply to
@@ -184,7 +201,7 @@ impl<R, P> Peers<R, P> {
         reply: R,
         bytes: usize,
     ) -> Result<Option<R>, R> {
-        let Some(conn) = self.open(&peer).filter(|p| p.unanswered()) else {
+        let Some(conn) = self.order(&peer) else {
             return Err(reply);
         };
         conn.backlog += bytes;
@@ -198,22 +215,29 @@ impl<R, P> Peers<R, P> {
     }
 
     /// A write to `peer` ended. Returns the next reply to write, if it is ready.
+    /// Once every request is answered, the connection's order is dropped.
     pub(crate) fn written(&mut self, peer: SocketAddr) -> Option<R> {
-        let conn = self.open(&peer).filter(|p| p.writing)?;
+        let record = self.known.get_mut(&peer)?;
+        let conn = record.order.as_deref_mut().filter(|o| o.writing)?;
         conn.writing = false;
         conn.backlog -= conn.writing_bytes;
         conn.writing_bytes = 0;
         conn.next_to_write += 1;
-        let (next, bytes) = conn.ready.remove(&conn.next_to_write)?;
-        conn.writing = true;
-        conn.writing_bytes = bytes;
-        Some(next)
+        if let Some((next, bytes)) = conn.ready.remove(&conn.next_to_write) {
+            conn.writing = true;
+            conn.writing_bytes = bytes;
+            return Some(next);
+        }
+        if conn.next_to_write == conn.next_seq {
+            record.order = None;
+        }
+        None
     }
 
     /// Holds request `p` of `peer` unrouted (its connection is backlogged);
     /// gives it back if the connection is gone (cut) and so it is to be dropped.
     pub(crate) fn park(&mut self, peer: SocketAddr, p: P) -> Result<(), P> {
-        match self.open(&peer).filter(|c| c.unanswered()) {
+        match self.order(&peer) {
             Some(conn) => {
                 conn.parked.push_back(p);
                 Ok(())
@@ -232,7 +256,7 @@ impl<R, P> Peers<R, P> {
         if self.backlogged(peer, unsent) {
             return None;
         }
-        self.open(peer)?.parked.pop_front()
+        self.order(peer)?.parked.pop_front()
     }
 
     /// Whether `peer` has so many response bytes waiting, here and in the kernel
@@ -243,15 +267,17 @@ impl<R, P> Peers<R, P> {
         peer: &SocketAddr,
         unsent: impl FnOnce(RawFd) -> Option<usize>,
     ) -> bool {
-        self.known.get(peer).is_some_and(|c| {
-            c.backlog > 0 && c.backlog + c.fd.and_then(unsent).unwrap_or(0) > MAX_BACKLOG_BYTES
+        self.known.get(peer).is_some_and(|p| {
+            p.order.as_ref().is_some_and(|c| {
+                c.backlog > 0 && c.backlog + p.fd.and_then(unsent).unwrap_or(0) > MAX_BACKLOG_BYTES
+            })
         })
     }
 
     /// A response that closes `peer`'s connection is on its way: requests that
     /// come after it are dropped (they may be the body of a malformed one).
     pub(crate) fn close_after(&mut self, peer: SocketAddr) {
-        if let Some(conn) = self.open(&peer) {
+        if let Some(conn) = self.order(&peer) {
             conn.closing = true;
         }
     }
@@ -260,11 +286,18 @@ impl<R, P> Peers<R, P> {
     /// be dropped unwritten, and its parked requests, to be dropped unrouted.
     /// Replies still being made (bodies, hashes) are dropped when they come.
     pub(crate) fn cut(&mut self, peer: SocketAddr, now: Instant) -> Dropped<R, P> {
-        let was = std::mem::take(self.known.entry(peer).or_default());
-        self.known.get_mut(&peer).expect("just inserted").cut_until = Some(now + self.forget_after);
-        Dropped {
-            replies: was.ready.into_values().map(|(r, _)| r).collect(),
-            parked: was.parked.into(),
+        let record = self.known.entry(peer).or_default();
+        let was = std::mem::take(record).order;
+        record.cut_until = Some(now + self.forget_after);
+        match was {
+            Some(order) => Dropped {
+                replies: order.ready.into_values().map(|(r, _)| r).collect(),
+                parked: order.parked.into(),
+            },
+            None => Dropped {
+                replies: Vec::new(),
+                parked: Vec::new(),
+            },
         }
     }
 
@@ -314,12 +347,21 @@ impl<R, P> Peers<R, P> {
         self.known.retain(|_, p| {
             p.fd.is_some() || p.pending() || p.last_request.is_some_and(|at| at >= began)
         });
+        self.shrink();
     }
 
     /// Forgets cut connections whose time is up (bounded memory).
     pub(crate) fn prune(&mut self, now: Instant) {
         self.known
             .retain(|_, p| p.cut_until.is_none_or(|until| until > now));
+        self.shrink();
+    }
+
+    /// Hands back a table grown by a flood once its connections are gone.
+    fn shrink(&mut self) {
+        if self.known.capacity() > 64 && self.known.len() * 4 < self.known.capacity() {
+            self.known.shrink_to(self.known.len() * 2);
+        }
     }
 
     /// Connections known now.
