@@ -227,16 +227,12 @@ impl AcceptSide {
         (requests, quiet.into_iter().map(|(s, _)| s).collect())
     }
 
-    /// The listening socket, to hand to the next image of this process. The
-    /// orphans are left undropped, like the loop's server (`HandlerLoop::run`).
+    /// The listening socket, to hand to the next image of this process (or to
+    /// close at exit). The orphans are left undropped, like the loop's server
+    /// (`HandlerLoop::run`).
     pub(crate) fn into_listener(mut self) -> TcpListener {
         std::mem::forget(std::mem::take(&mut self.orphans));
         self.listener
-    }
-
-    /// The process exits next: the orphans are left undropped.
-    pub(crate) fn abandon(mut self) {
-        std::mem::forget(std::mem::take(&mut self.orphans));
     }
 
     /// Makes the current accept thread end without touching the socket (see

@@ -94,16 +94,22 @@ impl Drop for AccessLog {
 }
 
 /// Appends `n` in decimal, zero-padded to at least `width` digits.
-fn push_decimal(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    while n > 0 || digits.len() - start < width {
+fn push_decimal(out: &mut String, n: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(decimal(&mut buf, n, width)).unwrap_or_default());
+}
+
+/// `n` in decimal ASCII digits, zero-padded to at least `width` (at most 20),
+/// written into the end of `buf`: by hand, as core::fmt costs more than the rest.
+pub(crate) fn decimal(buf: &mut [u8; 20], mut n: u64, width: usize) -> &[u8] {
+    let mut start = buf.len();
+    while n > 0 || buf.len() - start < width.clamp(1, 20) {
         start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
+        buf[start] = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    // ASCII digits only.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    &buf[start..]
 }
 
 /// Appends `text` with control and non-ASCII characters escaped, so that

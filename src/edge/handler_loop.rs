@@ -125,13 +125,10 @@ impl HandlerLoop<'_> {
         // loop, before the exec or the exit that comes next anyway: so the
         // servers are left undropped.
         std::mem::forget(self.events);
-        Ok(match then {
-            Ok(Then::Recycle) => Ending::Recycle(self.accept.into_listener()),
-            other => {
-                self.accept.abandon();
-                other?;
-                Ending::Stopped
-            }
+        let listener = self.accept.into_listener();
+        Ok(match then? {
+            Then::Recycle => Ending::Recycle(listener),
+            Then::Exit => Ending::Stopped,
         })
     }
 

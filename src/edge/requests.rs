@@ -2,8 +2,8 @@
 //! order, within the per-connection bounds; changes answered once durable.
 //!
 //! It owns what the edge knows of connections ([`Peers`], one record each for
-//! their whole life; [`Connections`], while a request is unanswered; [`Held`],
-//! responses waiting for their write to be durable) and the access log. It
+//! their whole life; [`Held`], responses waiting for their write to be
+//! durable) and the access log. It
 //! never touches a socket or a thread: everything it does outside itself goes
 //! through an [`Io`], which `flow.rs` implements with tiny_http and the pools,
 //! and `tests.rs` with a recording stand-in, so ordering, parking, cutting,
@@ -275,14 +275,16 @@ impl<Q> Requests<Q> {
     /// up (by a scan) when a later response of it must be written elsewhere.
     fn write<I: Io<Rq = Q>>(&mut self, (app, io): (&mut App, &mut I), reply: Reply<Q>) {
         let peer = reply.peer;
+        let mut fd = self.peers.fd(&peer);
         let inline = reply.after == After::Keep
             && if reply.empty_queue && reply.log.bytes <= SMALL {
                 true
-            } else if let Some(fd) = self.peers.fd(&peer) {
-                match io.room_to_write(fd, peer, reply.log.bytes + 1024) {
+            } else if let Some(known) = fd {
+                match io.room_to_write(known, peer, reply.log.bytes + 1024) {
                     Some(room) => room,
                     None => {
                         self.peers.lose_fd(&peer);
+                        fd = None;
                         false
                     }
                 }
@@ -302,7 +304,7 @@ impl<Q> Requests<Q> {
                 },
             );
         }
-        let wants_fd = self.peers.fd(&peer).is_none() && reply.after != After::Close;
+        let wants_fd = fd.is_none() && reply.after != After::Close;
         io.write_elsewhere(reply);
         let now = Instant::now();
         if wants_fd && now.duration_since(self.last_scan) >= SCAN_EVERY {

@@ -70,10 +70,8 @@ pub(crate) fn respond_and_close(
     port: u16,
 ) -> bool {
     use super::sockets::{self, Shut};
-    let version = rq.http_version();
-    let mut bytes = super::wire::head(&response, (version.0, version.1));
-    let head_request = *rq.method() == tiny_http::Method::Head;
-    if super::wire::sends_body(head_request, response.status) {
+    let (mut bytes, body) = super::wire::head_for(&rq, &response);
+    if body {
         bytes.extend_from_slice(&response.body);
     }
     let ok = match sockets::own_connection(peer, port) {

@@ -51,9 +51,19 @@ pub(crate) fn head(response: &Response, version: (u8, u8)) -> Vec<u8> {
     out
 }
 
-/// Whether a response to `rq` carries its body (not for HEAD, 1xx, 204, 304).
-pub(crate) fn sends_body(head_request: bool, status: u16) -> bool {
+/// Whether a response carries its body (not to HEAD; not 1xx, 204, 304).
+fn sends_body(head_request: bool, status: u16) -> bool {
     !head_request && !matches!(status, 100..=199 | 204 | 304)
+}
+
+/// The head of `response` to `rq`, and whether its body follows.
+pub(crate) fn head_for(rq: &tiny_http::Request, response: &Response) -> (Vec<u8>, bool) {
+    let version = rq.http_version();
+    let head_request = *rq.method() == tiny_http::Method::Head;
+    (
+        head(response, (version.0, version.1)),
+        sends_body(head_request, response.status),
+    )
 }
 
 /// Writes the response. Blocks until every earlier response on the connection
@@ -65,9 +75,7 @@ pub(crate) fn sends_body(head_request: bool, status: u16) -> bool {
 /// and one written here was read whole: a body that may be left unread closes
 /// its connection and goes through `tiny::respond_and_close` instead.
 pub(crate) fn respond(rq: tiny_http::Request, response: Response) -> bool {
-    let version = rq.http_version();
-    let head = head(&response, (version.0, version.1));
-    let body = sends_body(*rq.method() == tiny_http::Method::Head, response.status);
+    let (head, body) = head_for(&rq, &response);
     let mut writer = rq.into_writer();
     let written = writer
         .write_all(&head)
@@ -92,18 +100,8 @@ fn sendable(text: &str) -> bool {
     text.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(super::access_log::decimal(&mut [0; 20], n, 1));
 }
 
 thread_local! {

@@ -229,6 +229,14 @@ impl Edge {
         self.requests.scanned(found, Instant::now())
     }
 
+    /// A logged-in `POST /tracks` of track 7 from `peer`; returns its number.
+    fn add_track_7(&mut self, from: SocketAddr) -> u32 {
+        let cookie = login_cookie(&mut self.app);
+        let track = r#"{"id":7,"title":"Song 7","artist":"Blur","year":1997}"#;
+        let (req, body) = post("/tracks", "application/json", track);
+        self.send(from, (req.with_header("cookie", &cookie), body))
+    }
+
     fn sent(&self, id: u32) -> &str {
         let (_, body) = self.io.sent.iter().find(|(i, _)| *i == id).expect("sent");
         body
@@ -315,10 +323,7 @@ fn a_backlog_over_its_bound_holds_requests_unrouted_until_writes_catch_up() {
 fn a_change_is_answered_once_durable_and_a_later_request_of_its_connection_waits() {
     let mut e = edge();
     let (a, b) = (peer(1), peer(2));
-    let cookie = login_cookie(&mut e.app);
-    let track = r#"{"id":7,"title":"Song 7","artist":"Blur","year":1997}"#;
-    let (req, body) = post("/tracks", "application/json", track);
-    let change = e.send(a, (req.with_header("cookie", &cookie), body));
+    let change = e.add_track_7(a);
     let after = e.send(a, get("/tracks/7"));
     assert_eq!(e.did(), [Did::Commit]);
     // A read on another connection never waits for the write.
@@ -335,10 +340,7 @@ fn a_change_is_answered_once_durable_and_a_later_request_of_its_connection_waits
 fn a_failed_catalogue_write_refuses_its_changes_and_what_waited_sees_none() {
     let mut e = edge();
     let a = peer(1);
-    let cookie = login_cookie(&mut e.app);
-    let track = r#"{"id":7,"title":"Song 7","artist":"Blur","year":1997}"#;
-    let (req, body) = post("/tracks", "application/json", track);
-    let change = e.send(a, (req.with_header("cookie", &cookie), body));
+    let change = e.add_track_7(a);
     let after = e.send(a, get("/tracks/7"));
     e.finish_commit(true);
     let did = e.did();
